@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the pipeline into ./.venv (Python 3.11).
+# The order matters (see README "Installation"): torch first, then fairseq-fixed compiled
+# without build isolation against that same torch, then this package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install --quiet --upgrade "pip>=24" 
+python -m pip install --quiet "$TORCH_SPEC" numpy Cython wheel setuptools
+if ! python -c "import fairseq" 2>/dev/null; then
+    # --no-build-isolation: build the C++/Cython extensions against the torch installed above
+    # (an isolated build would pull a different, CUDA torch). --no-cache-dir: never reuse a
+    # wheel cached from such an isolated build.
+    python -m pip install --no-cache-dir --no-build-isolation fairseq-fixed==0.12.3.1
+fi
+python -m pip install --quiet -e '.[test]'
+python -m pip check || true
