@@ -1,0 +1,138 @@
+"""Binarize a dataset with ``fairseq-preprocess`` into one data-bin that serves both directions.
+
+What the data-bin holds (``results/bin/<dataset>/``):
+
+* ``{train,valid,test}.<lang>-<pivot>.{<lang>,<pivot>}.{bin,idx}`` for every non-English language. fairseq's
+  multilingual task reads the ``<pivot>-<lang>`` direction (one-to-many) from the same files.
+* ``dict.<lang>.txt`` for every language. ``per_language`` recipe: all non-English languages share one
+  dictionary (the union of their pieces, as multiDDS's ``dict.src.txt``) and English has its own;
+  ``joint`` recipe: one joined dictionary for every language.
+* ``lang_list.txt``: the languages, one per line, for ``--lang-dict``.
+* ``LS_dict.<lang>.txt``: the pieces that language's training side uses, with their counts (fairseq dictionary
+  format): the language-specific dictionaries that one-to-many language-aware distillation masks with.
+* ``manifest.json``: what was binarized, written last.
+
+Usage::
+
+    python -m lssd.binarize --spec '<dataset JSON>' --encoded results/spm/demo --outdir results/bin/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from lssd.data.parallel import SPLITS
+from lssd.io import read_lines, write_json, write_lines
+from lssd.spm import encoded_path, non_pivot_languages
+
+FOREIGN_DICT = "dict.foreign.txt"
+PIVOT_DICT = "dict.pivot.txt"
+
+
+def piece_counts(lines: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for line in lines:
+        counts.update(line.split())
+    return counts
+
+
+def dictionary_lines(counts: Counter) -> list[str]:
+    """fairseq's dictionary text format: ``<symbol> <count>``, most frequent first, ties by symbol."""
+    return [f"{piece} {count}" for piece, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def run_preprocess(args: list[str], log) -> None:
+    """Run fairseq-preprocess's own entry point in this process (fairseq is imported once, not per language)."""
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    log.write("$ fairseq-preprocess " + " ".join(args) + "\n")
+    log.flush()
+    parsed = options.get_preprocessing_parser().parse_args(args)
+    preprocess.main(parsed)
+
+
+def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.stdout) -> dict:
+    pivot = spec["pivot"]
+    langs = non_pivot_languages(spec)
+    joint = spec["spm"]["recipe"] == "joint"
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{outdir.name}.", dir=outdir.parent))
+    try:
+        dicts = staging / "dicts"
+        dicts.mkdir()
+        foreign_counts: Counter = Counter()
+        pivot_counts: Counter = Counter()
+        language_counts: dict[str, Counter] = {}
+        for lang in langs:
+            language_counts[lang] = piece_counts(read_lines(encoded_path(encoded, "train", lang, pivot, lang)))
+            foreign_counts.update(language_counts[lang])
+            pivot_counts.update(piece_counts(read_lines(encoded_path(encoded, "train", lang, pivot, pivot))))
+        if joint:
+            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts + pivot_counts))
+            shutil.copyfile(dicts / FOREIGN_DICT, dicts / PIVOT_DICT)
+        else:
+            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts))
+            write_lines(dicts / PIVOT_DICT, dictionary_lines(pivot_counts))
+
+        for lang in langs:
+            prefixes = []
+            for split, flag in zip(SPLITS, ("--trainpref", "--validpref", "--testpref"), strict=True):
+                prefixes += [flag, str(encoded / f"{split}.{lang}-{pivot}")]
+            run_preprocess(
+                [
+                    "--source-lang", lang, "--target-lang", pivot, *prefixes,
+                    "--srcdict", str(dicts / FOREIGN_DICT), "--tgtdict", str(dicts / PIVOT_DICT),
+                    "--destdir", str(staging), "--workers", str(workers),
+                ],
+                log,
+            )  # fmt: skip
+        # every language gets its dict.<lang>.txt: the multilingual task loads one per language
+        for lang in langs:
+            shutil.copyfile(dicts / FOREIGN_DICT, staging / f"dict.{lang}.txt")
+            write_lines(staging / f"LS_dict.{lang}.txt", dictionary_lines(language_counts[lang]))
+        shutil.copyfile(dicts / PIVOT_DICT, staging / f"dict.{pivot}.txt")
+        write_lines(staging / "lang_list.txt", [*langs, pivot])
+        shutil.rmtree(dicts)
+        manifest = {
+            "dataset_languages": langs,
+            "pivot": pivot,
+            "recipe": spec["spm"]["recipe"],
+            "dictionary_sizes": {"foreign": len(foreign_counts), pivot: len(pivot_counts)}
+            if not joint
+            else {"joint": len(foreign_counts + pivot_counts)},
+            "sentences": {
+                lang: {split: len(read_lines(encoded_path(encoded, split, lang, pivot, lang))) for split in SPLITS}
+                for lang in langs
+            },
+        }
+        write_json(staging / "manifest.json", manifest)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        os.replace(staging, outdir)
+        return manifest
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Binarize one dataset with fairseq-preprocess")
+    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
+    parser.add_argument("--encoded", required=True, type=Path, help="directory of SentencePiece-encoded text")
+    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    binarize(json.loads(args.spec), args.encoded, args.outdir, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Atomic file output: every file is written under a temporary name in its directory, then renamed.
+
+A process killed mid-write leaves at most a ``.tmp-*`` file behind, never a truncated output that a later
+step (or Snakemake, which only looks at the final name) would accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for line in lines:
+            if "\n" in line or "\r" in line:
+                raise ValueError(f"{path}: a line to write contains a line break: {line!r}")
+            handle.write(line + "\n")
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """Read a one-sentence-per-line UTF-8 file; invalid UTF-8 is an error naming the file and line."""
+    path = Path(path)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    decoded = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            decoded.append(line.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}, line {number}: invalid UTF-8 ({error.reason})") from None
+    return decoded

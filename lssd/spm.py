@@ -1,0 +1,145 @@
+"""SentencePiece recipes (sentencepiece's Python API) and encoding.
+
+Two recipes, chosen per dataset in the config (``datasets.<name>.spm.recipe``):
+
+``per_language`` (the TED recipe of multiDDS, reused by LSSD)
+    one model per non-English language trained on that language's training side, plus one English model
+    trained on the English sides of all pairs: ``spm.<lang>.model`` and ``spm.<pivot>.model``.
+``joint`` (the WMT recipe)
+    one model over every training side: ``spm.joint.model``.
+
+Usage (what the rules run)::
+
+    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --outdir results/spm/demo
+    python -m lssd.spm encode --spec '<dataset JSON>' --data results/data/demo --outdir results/spm/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import sentencepiece as spm
+
+from lssd.data.parallel import SPLITS, parallel_path
+from lssd.io import atomic_path, read_lines, write_lines
+
+RECIPES = ("per_language", "joint")
+
+
+def non_pivot_languages(spec: dict) -> list[str]:
+    return [lang for lang in spec["languages"] if lang != spec["pivot"]]
+
+
+def model_names(spec: dict) -> list[str]:
+    """The model names a recipe trains (without the ``spm.`` prefix and ``.model`` suffix)."""
+    recipe = spec["spm"]["recipe"]
+    if recipe == "per_language":
+        return [*non_pivot_languages(spec), spec["pivot"]]
+    if recipe == "joint":
+        return ["joint"]
+    raise ValueError(f"unknown SentencePiece recipe '{recipe}' (expected one of {', '.join(RECIPES)})")
+
+
+def model_for_side(spec: dict, side: str) -> str:
+    """Which model encodes text in language ``side``."""
+    return side if spec["spm"]["recipe"] == "per_language" else "joint"
+
+
+def training_inputs(spec: dict, data_dir: Path) -> dict[str, list[Path]]:
+    """For every model, the training files it is trained on."""
+    pivot = spec["pivot"]
+    langs = non_pivot_languages(spec)
+    english = [parallel_path(data_dir, "train", lang, pivot, pivot) for lang in langs]
+    foreign = {lang: parallel_path(data_dir, "train", lang, pivot, lang) for lang in langs}
+    if spec["spm"]["recipe"] == "per_language":
+        inputs = {lang: [path] for lang, path in foreign.items()}
+        inputs[pivot] = english
+        return inputs
+    model_names(spec)  # validates the recipe name
+    return {"joint": [*foreign.values(), *english]}
+
+
+def vocab_size_for(spec: dict, model: str) -> int:
+    options = spec["spm"]
+    if model == spec["pivot"] and options.get("pivot_vocab_size"):
+        return options["pivot_vocab_size"]
+    return options["vocab_size"]
+
+
+def train_model(inputs: list[Path], model_prefix: Path, vocab_size: int, options: dict, threads: int = 1) -> None:
+    """Train one model; ``hard_vocab_limit=False`` lets a small corpus get fewer pieces than asked for."""
+    model_prefix.parent.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        input=[str(path) for path in inputs],
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type=options.get("model_type", "unigram"),
+        character_coverage=options.get("character_coverage", 1.0),
+        input_sentence_size=options.get("input_sentence_size", 0),
+        shuffle_input_sentence=options.get("input_sentence_size", 0) > 0,
+        hard_vocab_limit=False,
+        num_threads=threads,
+        minloglevel=2,
+    )
+    with atomic_path(f"{model_prefix}.model") as tmp:
+        tmp.write_bytes(model.getvalue())
+    processor = spm.SentencePieceProcessor(model_file=f"{model_prefix}.model")
+    with atomic_path(f"{model_prefix}.vocab") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for piece_id in range(processor.get_piece_size()):
+            handle.write(f"{processor.id_to_piece(piece_id)}\t{processor.get_score(piece_id)}\n")
+
+
+def train_all(spec: dict, data_dir: Path, outdir: Path, threads: int = 1) -> list[Path]:
+    models = []
+    for model, inputs in training_inputs(spec, data_dir).items():
+        train_model(inputs, outdir / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
+        models.append(outdir / f"spm.{model}.model")
+    return models
+
+
+def encode_lines(processor: spm.SentencePieceProcessor, lines: list[str]) -> list[str]:
+    return [" ".join(pieces) for pieces in processor.encode(lines, out_type=str)]
+
+
+def encoded_path(outdir: Path, split: str, lang: str, pivot: str, side: str) -> Path:
+    return Path(outdir) / f"{split}.{lang}-{pivot}.{side}"
+
+
+def encode_all(spec: dict, data_dir: Path, outdir: Path) -> None:
+    pivot = spec["pivot"]
+    processors: dict[str, spm.SentencePieceProcessor] = {}
+    for lang in non_pivot_languages(spec):
+        for split in SPLITS:
+            for side in (lang, pivot):
+                name = model_for_side(spec, side)
+                if name not in processors:
+                    processors[name] = spm.SentencePieceProcessor(model_file=str(outdir / f"spm.{name}.model"))
+                lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
+                write_lines(encoded_path(outdir, split, lang, pivot, side), encode_lines(processors[name], lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="SentencePiece training and encoding for one dataset")
+    parser.add_argument("command", choices=["train", "encode"])
+    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
+    parser.add_argument("--data", required=True, type=Path, help="the dataset's raw parallel text directory")
+    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("SPM_THREADS", "1")))
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    if args.command == "train":
+        for path in train_all(spec, args.data, args.outdir, args.threads):
+            print(f"trained {path}")
+    else:
+        encode_all(spec, args.data, args.outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
