@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from lssd.data.parallel import SPLITS
-from lssd.io import read_lines, write_json, write_lines
+from lssd.io import atomic_directory, read_lines, write_json, write_lines
 from lssd.spm import encoded_path, non_pivot_languages
 
 FOREIGN_DICT = "dict.foreign.txt"
@@ -63,9 +61,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
     pivot = spec["pivot"]
     langs = non_pivot_languages(spec)
     joint = spec["spm"]["recipe"] == "joint"
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{outdir.name}.", dir=outdir.parent))
-    try:
+    with atomic_directory(outdir) as staging:
         dicts = staging / "dicts"
         dicts.mkdir()
         foreign_counts: Counter = Counter()
@@ -114,13 +110,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
             },
         }
         write_json(staging / "manifest.json", manifest)
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        os.replace(staging, outdir)
-        return manifest
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> int:

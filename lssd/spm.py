@@ -10,8 +10,9 @@ Two recipes, chosen per dataset in the config (``datasets.<name>.spm.recipe``):
 
 Usage (what the rules run)::
 
-    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --outdir results/spm/demo
-    python -m lssd.spm encode --spec '<dataset JSON>' --data results/data/demo --outdir results/spm/demo
+    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models
+    python -m lssd.spm encode --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
+        --outdir results/spm/demo/encoded
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from lssd.data.parallel import SPLITS, parallel_path
-from lssd.io import atomic_path, read_lines, write_lines
+from lssd.io import atomic_directory, atomic_path, read_lines, write_lines
 
 RECIPES = ("per_language", "joint")
 
@@ -96,10 +97,12 @@ def train_model(inputs: list[Path], model_prefix: Path, vocab_size: int, options
 
 
 def train_all(spec: dict, data_dir: Path, outdir: Path, threads: int = 1) -> list[Path]:
+    """Train every model of the dataset's recipe into ``outdir`` (replaced as a whole, atomically)."""
     models = []
-    for model, inputs in training_inputs(spec, data_dir).items():
-        train_model(inputs, outdir / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
-        models.append(outdir / f"spm.{model}.model")
+    with atomic_directory(outdir) as staging:
+        for model, inputs in training_inputs(spec, data_dir).items():
+            train_model(inputs, staging / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
+            models.append(outdir / f"spm.{model}.model")
     return models
 
 
@@ -111,17 +114,21 @@ def encoded_path(outdir: Path, split: str, lang: str, pivot: str, side: str) -> 
     return Path(outdir) / f"{split}.{lang}-{pivot}.{side}"
 
 
-def encode_all(spec: dict, data_dir: Path, outdir: Path) -> None:
+def encode_all(spec: dict, data_dir: Path, model_dir: Path, outdir: Path) -> None:
+    """Encode every split of every pair with the recipe's models into ``outdir`` (replaced atomically)."""
     pivot = spec["pivot"]
     processors: dict[str, spm.SentencePieceProcessor] = {}
-    for lang in non_pivot_languages(spec):
-        for split in SPLITS:
-            for side in (lang, pivot):
-                name = model_for_side(spec, side)
-                if name not in processors:
-                    processors[name] = spm.SentencePieceProcessor(model_file=str(outdir / f"spm.{name}.model"))
-                lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
-                write_lines(encoded_path(outdir, split, lang, pivot, side), encode_lines(processors[name], lines))
+    with atomic_directory(outdir) as staging:
+        for lang in non_pivot_languages(spec):
+            for split in SPLITS:
+                for side in (lang, pivot):
+                    name = model_for_side(spec, side)
+                    if name not in processors:
+                        model_file = str(model_dir / f"spm.{name}.model")
+                        processors[name] = spm.SentencePieceProcessor(model_file=model_file)
+                    lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
+                    encoded = encode_lines(processors[name], lines)
+                    write_lines(encoded_path(staging, split, lang, pivot, side), encoded)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,15 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["train", "encode"])
     parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
     parser.add_argument("--data", required=True, type=Path, help="the dataset's raw parallel text directory")
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="directory of the SentencePiece models")
+    parser.add_argument("--outdir", type=Path, help="directory of the encoded text (encode only)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("SPM_THREADS", "1")))
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     if args.command == "train":
-        for path in train_all(spec, args.data, args.outdir, args.threads):
+        for path in train_all(spec, args.data, args.models, args.threads):
             print(f"trained {path}")
     else:
-        encode_all(spec, args.data, args.outdir)
+        if args.outdir is None:
+            parser.error("encode needs --outdir")
+        encode_all(spec, args.data, args.models, args.outdir)
     return 0
 
 

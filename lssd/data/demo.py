@@ -24,7 +24,7 @@ from pathlib import Path
 import polib
 
 from lssd.data.parallel import SPLITS, normalize_text, split_pairs, subsample, subsample_sizes, write_parallel
-from lssd.io import write_json
+from lssd.io import atomic_directory, write_json
 
 
 def django_root() -> Path:
@@ -77,6 +77,7 @@ def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict
     languages = spec["languages"]
     extracted: dict[str, dict[str, list[tuple[str, str]]]] = {}
     skipped_by_lang: dict[str, dict[str, int]] = {}
+    languages = {lang: info for lang, info in languages.items() if lang != pivot}
     for lang in languages:
         locale = locales.get(lang)
         if locale is None:
@@ -120,19 +121,20 @@ def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict
         },
         "languages": {},
     }
-    for lang in languages:
-        splits = extracted[lang]
-        splits["train"] = subsample(splits["train"], sizes[lang])
-        for split in SPLITS:
-            write_parallel(outdir, split, lang, pivot, splits[split])
-        manifest["languages"][lang] = {
-            "role": languages[lang].get("role"),
-            "locale": locales[lang],
-            "train_available": available[lang],
-            "sizes": {split: len(splits[split]) for split in SPLITS},
-            "skipped_entries": skipped_by_lang[lang],
-        }
-    write_json(outdir / "manifest.json", manifest)
+    with atomic_directory(outdir) as staging:
+        for lang in languages:
+            splits = extracted[lang]
+            splits["train"] = subsample(splits["train"], sizes[lang])
+            for split in SPLITS:
+                write_parallel(staging, split, lang, pivot, splits[split])
+            manifest["languages"][lang] = {
+                "role": languages[lang].get("role"),
+                "locale": locales[lang],
+                "train_available": available[lang],
+                "sizes": {split: len(splits[split]) for split in SPLITS},
+                "skipped_entries": skipped_by_lang[lang],
+            }
+        write_json(staging / "manifest.json", manifest)
     return manifest
 
 

@@ -52,9 +52,7 @@ def split_pairs(
     return splits
 
 
-def subsample_sizes(
-    available: Mapping[str, int], reference_sizes: Mapping[str, int], floor: int
-) -> dict[str, int]:
+def subsample_sizes(available: Mapping[str, int], reference_sizes: Mapping[str, int], floor: int) -> dict[str, int]:
     """Training sizes that follow the reference dataset's proportions, scaled to the largest available language.
 
     ``n_l = min(available_l, max(floor, round(max_available * reference_l / max_reference)))``: the

@@ -1,0 +1,37 @@
+# LSSD reproduction pipeline: data → SentencePiece → binarize → train → per-pair evaluation → tables.
+# Usage: snakemake --cores 2   (the demo; see README.md for the paper configs and cluster profiles)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/spm.smk"
+include: "workflow/rules/binarize.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    direction="m2o|o2m",
+    method=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
+    pair=r"[a-z]{2,3}-[a-z]{2,3}",
+    split="valid|test",
+
+
+localrules:
+    all,
+    tables,
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,133 @@
+"""Command lines for fairseq, assembled from the config (pure functions; the rules call them).
+
+The same settings reach training and generation: the task, the language list, the pairs and the language-token
+scheme of a direction (``m2o``: ``--encoder-langtok src``; ``o2m``: ``--encoder-langtok tgt``; both
+``--decoder-langtok``), so a checkpoint is always decoded the way it was trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TASK = "lssd_multilingual_translation"
+USER_DIR = str(Path(__file__).resolve().parent)
+ENCODER_LANGTOK = {"m2o": "src", "o2m": "tgt"}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def task_arguments(data_bin: str, pairs: list[str], direction: str) -> list[str]:
+    return [
+        str(data_bin),
+        "--user-dir", USER_DIR,
+        "--task", TASK,
+        "--lang-dict", str(Path(data_bin) / "lang_list.txt"),
+        "--lang-pairs", ",".join(pairs),
+        "--encoder-langtok", ENCODER_LANGTOK[direction],
+        "--decoder-langtok",
+    ]  # fmt: skip
+
+
+def model_arguments(model: dict) -> list[str]:
+    """Architecture overrides: ``{encoder_layers: 2, share_decoder_input_output_embed: true}`` → flags."""
+    args: list[str] = []
+    for key, value in model.items():
+        if value is True:
+            args.append(flag(key))
+        elif value is False or value is None:
+            continue
+        else:
+            args += [flag(key), str(value)]
+    return args
+
+
+def train_arguments(
+    *,
+    data_bin: str,
+    save_dir: str,
+    pairs: list[str],
+    direction: str,
+    training: dict,
+    method: dict,
+    seed: int,
+    history: str | None = None,
+) -> list[str]:
+    """The ``fairseq-train`` arguments of one run (without device flags, which the runner adds)."""
+    args = task_arguments(data_bin, pairs, direction)
+    args += ["--pure-batch"] if training.get("pure_batch", True) else []
+    args += ["--per-pair-history", history] if history else []
+    args += [
+        "--sampling-method", "temperature",
+        "--sampling-temperature", str(training["sampling_temperature"]),
+        "--arch", training["arch"],
+        *model_arguments(training.get("model", {})),
+        "--dropout", str(training["dropout"]),
+        "--attention-dropout", str(training["attention_dropout"]),
+        "--criterion", method["criterion"],
+        "--label-smoothing", str(training["label_smoothing"]),
+        *model_arguments(method.get("criterion_args", {})),
+        "--optimizer", "adam",
+        "--adam-betas", str(tuple(training["adam_betas"])),
+        "--adam-eps", str(training["adam_eps"]),
+        "--weight-decay", str(training["weight_decay"]),
+        "--clip-norm", str(training["clip_norm"]),
+        "--lr", str(training["lr"]),
+        "--lr-scheduler", "inverse_sqrt",
+        "--warmup-updates", str(training["warmup_updates"]),
+        "--warmup-init-lr", str(training["warmup_init_lr"]),
+        "--max-tokens", str(training["max_tokens"]),
+        "--update-freq", str(training["update_freq"]),
+        "--max-epoch", str(training["max_epoch"]),
+        "--max-source-positions", str(training["max_positions"]),
+        "--max-target-positions", str(training["max_positions"]),
+        "--seed", str(seed),
+        "--save-dir", str(save_dir),
+        # exact per-pair dev losses need every dev sentence: fairseq drops the remainder batch otherwise
+        "--required-batch-size-multiple", "1",
+        "--validate-interval", "1",
+        "--save-interval", "1",
+        "--num-workers", "0",
+        "--log-format", "simple",
+        "--log-interval", str(training["log_interval"]),
+    ]  # fmt: skip
+    if training.get("max_update"):
+        args += ["--max-update", str(training["max_update"])]
+    if training.get("save_interval_updates"):
+        args += ["--save-interval-updates", str(training["save_interval_updates"])]
+    if training.get("keep_last_epochs", -1) >= 0:
+        args += ["--keep-last-epochs", str(training["keep_last_epochs"])]
+    args += [str(arg) for arg in training.get("extra_args", [])]
+    return args
+
+
+def generate_arguments(
+    *,
+    data_bin: str,
+    model: str,
+    pairs: list[str],
+    direction: str,
+    pair: str,
+    split: str,
+    beam: int,
+    lenpen: float,
+    batch_size: int,
+    max_len_b: int = 200,
+) -> list[str]:
+    """``fairseq-generate`` arguments that translate every sentence of one pair's split, as SentencePiece pieces."""
+    source, target = pair.split("-")
+    return [
+        *task_arguments(data_bin, pairs, direction),
+        "--path", str(model),
+        "--source-lang", source,
+        "--target-lang", target,
+        "--gen-subset", split,
+        "--beam", str(beam),
+        "--lenpen", str(lenpen),
+        "--max-len-b", str(max_len_b),
+        "--batch-size", str(batch_size),
+        # fairseq silently drops the last partial batch when this is > 1 (296 of 300 sentences translated)
+        "--required-batch-size-multiple", "1",
+        "--num-workers", "0",
+    ]  # fmt: skip

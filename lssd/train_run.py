@@ -1,0 +1,94 @@
+"""Run ``fairseq-train`` for one run of the DAG, resumably, and publish its final artifacts atomically.
+
+* The checkpoint directory (``--save-dir``) is never a Snakemake output, so a killed or timed-out job that is
+  started again resumes from ``checkpoint_last.pt`` (fairseq's own resume).
+* The exact ``fairseq-train`` arguments are kept in ``<save-dir>/run_args.json``. If a rerun asks for different
+  settings (the config changed), the old directory is moved aside to ``<save-dir>.stale-<time>``, never
+  silently resumed and never deleted.
+* The device flags are chosen here, at run time: ``--cpu`` without CUDA, ``--fp16`` on a GPU when asked for.
+* When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss) and the per-pair history are copied
+  to the rule's declared outputs.
+
+Usage::
+
+    python -m lssd.train_run --save-dir DIR --best OUT.pt --history OUT.json [--fp16] -- <fairseq-train args>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lssd.io import copy_file, write_json
+
+ARGS_FILE = "run_args.json"
+
+
+def prepare_save_dir(save_dir: Path, args: list[str]) -> None:
+    """Create the save dir, or move an existing one aside when it was trained with different arguments."""
+    record = save_dir / ARGS_FILE
+    if record.exists():
+        previous = json.loads(record.read_text(encoding="utf-8"))
+        if previous == args:
+            print(f"resuming in {save_dir} (same arguments)", flush=True)
+            return
+        stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        print(f"the training arguments changed: moving the old {save_dir} to {stale}", flush=True)
+        os.replace(save_dir, stale)
+    elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
+        stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        print(f"{save_dir} has checkpoints of unknown settings: moving it to {stale}", flush=True)
+        os.replace(save_dir, stale)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    write_json(record, args)
+
+
+def device_arguments(fp16: bool) -> list[str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return ["--cpu"]
+    return ["--fp16"] if fp16 else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        print("usage: python -m lssd.train_run [options] -- <fairseq-train arguments>", file=sys.stderr)
+        return 2
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(description="resumable fairseq-train for one run")
+    parser.add_argument("--save-dir", required=True, type=Path)
+    parser.add_argument("--best", required=True, type=Path, help="where to copy checkpoint_best.pt")
+    parser.add_argument("--history", required=True, type=Path, help="where to copy the per-pair history")
+    parser.add_argument("--fp16", action="store_true", help="train in fp16 when a GPU is used")
+    options = parser.parse_args(argv[:split])
+    fairseq_args = argv[split + 1 :]
+
+    prepare_save_dir(options.save_dir, fairseq_args)
+    command = [sys.executable, "-m", "fairseq_cli.train", *fairseq_args, *device_arguments(options.fp16)]
+    print("$ " + " ".join(command), flush=True)
+    completed = subprocess.run(command)
+    if completed.returncode != 0:
+        print(f"fairseq-train failed with exit code {completed.returncode}", file=sys.stderr)
+        return completed.returncode
+
+    best = options.save_dir / "checkpoint_best.pt"
+    history = options.save_dir / "history.json"
+    for path in (best, history):
+        if not path.exists():
+            print(f"fairseq-train finished but {path} is missing", file=sys.stderr)
+            return 1
+    copy_file(history, options.history)
+    copy_file(best, options.best)
+    print(f"published {options.best} and {options.history}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

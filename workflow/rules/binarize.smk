@@ -1,0 +1,16 @@
+# One fairseq data-bin per dataset serving both directions, with lang_list.txt and LS_dict.<lang>.txt
+
+
+rule binarize:
+    input:
+        "results/spm/{dataset}/encoded",
+    output:
+        directory("results/bin/{dataset}"),
+    params:
+        spec=dataset_json,
+    threads: 2
+    log:
+        "logs/binarize/{dataset}.log",
+    shell:
+        "python -m lssd.binarize --spec {params.spec:q} --encoded {input} --outdir {output} --workers {threads}"
+        " > {log} 2>&1"

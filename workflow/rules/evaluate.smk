@@ -1,0 +1,25 @@
+# One job per (run, pair, split): fairseq-generate on checkpoint_best.pt, scored with sacrebleu's API.
+
+
+rule evaluate:
+    input:
+        model="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
+        bin="results/bin/{dataset}",
+        spm="results/spm/{dataset}/models",
+        data="results/data/{dataset}",
+    output:
+        scores="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json",
+        hypotheses="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.hyp",
+    params:
+        args=generate_args,
+        reference=reference_file,
+        spm_model=target_spm_model,
+        target=target_side,
+        meta=eval_meta,
+    threads: 1
+    log:
+        "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output {output.scores} --hypotheses {output.hypotheses}"
+        " --spm-model {params.spm_model} --reference {params.reference} --target-lang {params.target}"
+        " --meta {params.meta:q} -- {params.args} > {log} 2>&1"

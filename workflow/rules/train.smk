@@ -1,0 +1,24 @@
+# fairseq-train with the lssd task. Only the final artifacts are outputs: the checkpoint directory is not, so a
+# killed job that Snakemake starts again resumes from checkpoint_last.pt instead of starting over.
+
+
+rule train:
+    input:
+        bin="results/bin/{dataset}",
+    output:
+        best="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
+        history="results/train/{dataset}/{direction}/{method}/seed{seed}/history.json",
+    params:
+        save_dir=lambda w: run_dir(w.dataset, w.direction, w.method, w.seed) + "/checkpoints",
+        args=train_args,
+        fp16="--fp16" if config["run"]["fp16"] else "",
+    threads: 2
+    resources:
+        gpu=config["run"]["gpus_per_training"],
+        mem_mb=lambda w: training_resource(w, "mem_mb"),
+        runtime=lambda w: training_resource(w, "runtime_minutes"),
+    log:
+        "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
+        " --history {output.history} {params.fp16} -- {params.args} >> {log} 2>&1"
