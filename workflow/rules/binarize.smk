@@ -6,11 +6,11 @@ rule binarize:
         "results/spm/{dataset}/encoded",
     output:
         directory("results/bin/{dataset}"),
-    params:
-        spec=dataset_json,
-    threads: 2
     log:
         "logs/binarize/{dataset}.log",
+    threads: 2
+    params:
+        spec=dataset_json,
     shell:
         "python -m lssd.binarize --spec {params.spec:q} --encoded {input} --outdir {output} --workers {threads}"
         " > {log} 2>&1"

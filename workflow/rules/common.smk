@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config validation, the runs the config asks for, and per-run settings.
 import json
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -7,7 +8,6 @@ from snakemake.utils import validate
 from lssd import commands
 from lssd import config as lssd_config
 from lssd.spm import model_for_side
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 try:
@@ -29,15 +29,15 @@ def dataset_json(wildcards):
     return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
 
 
-def run_dir(dataset, direction, method, seed):
-    return f"results/train/{dataset}/{direction}/{method}/seed{seed}"
+def run_dir(dataset, direction, method, seed, *parts):
+    return os.path.join(f"results/train/{dataset}/{direction}/{method}/seed{seed}", *parts)
 
 
 def train_args(wildcards):
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction)
     args = commands.train_arguments(
         data_bin=f"results/bin/{wildcards.dataset}",
-        save_dir=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed) + "/checkpoints",
+        save_dir=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoints"),
         pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
         direction=wildcards.direction,
         training=settings,
@@ -116,7 +116,7 @@ def evaluation_files(dataset, direction, split="test"):
 def all_targets():
     targets = []
     for dataset, direction, method, seed in RUNS:
-        targets.append(run_dir(dataset, direction, method, seed) + "/history.json")
+        targets.append(run_dir(dataset, direction, method, seed, "history.json"))
         for split in config["evaluation"]["splits"]:
             for pair in lssd_config.pairs(config, dataset, direction):
                 targets.append(f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json")

@@ -10,15 +10,15 @@ rule evaluate:
     output:
         scores="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json",
         hypotheses="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.hyp",
+    log:
+        "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
+    threads: 1
     params:
         args=generate_args,
         reference=reference_file,
         spm_model=target_spm_model,
         target=target_side,
         meta=eval_meta,
-    threads: 1
-    log:
-        "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output {output.scores} --hypotheses {output.hypotheses}"
         " --spm-model {params.spm_model} --reference {params.reference} --target-lang {params.target}"

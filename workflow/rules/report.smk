@@ -10,11 +10,11 @@ rule tables:
         bleu_md="results/tables/{dataset}/{direction}.bleu.md",
         chrf_csv="results/tables/{dataset}/{direction}.chrf.csv",
         chrf_md="results/tables/{dataset}/{direction}.chrf.md",
+    log:
+        "logs/tables/{dataset}/{direction}.log",
     params:
         methods=",".join(config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
-    log:
-        "logs/tables/{dataset}/{direction}.log",
     shell:
         "python -m lssd.tables --manifest {input.manifest}/manifest.json --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"

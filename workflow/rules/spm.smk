@@ -6,11 +6,11 @@ rule spm_train:
         "results/data/{dataset}",
     output:
         directory("results/spm/{dataset}/models"),
-    params:
-        spec=dataset_json,
-    threads: 2
     log:
         "logs/spm/{dataset}.train.log",
+    threads: 2
+    params:
+        spec=dataset_json,
     shell:
         "python -m lssd.spm train --spec {params.spec:q} --data {input} --models {output} --threads {threads}"
         " > {log} 2>&1"
@@ -22,10 +22,10 @@ rule spm_encode:
         models="results/spm/{dataset}/models",
     output:
         directory("results/spm/{dataset}/encoded"),
-    params:
-        spec=dataset_json,
     log:
         "logs/spm/{dataset}.encode.log",
+    params:
+        spec=dataset_json,
     shell:
         "python -m lssd.spm encode --spec {params.spec:q} --data {input.data} --models {input.models}"
         " --outdir {output} > {log} 2>&1"

@@ -8,17 +8,17 @@ rule train:
     output:
         best="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
         history="results/train/{dataset}/{direction}/{method}/seed{seed}/history.json",
-    params:
-        save_dir=lambda w: run_dir(w.dataset, w.direction, w.method, w.seed) + "/checkpoints",
-        args=train_args,
-        fp16="--fp16" if config["run"]["fp16"] else "",
+    log:
+        "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
     threads: 2
     resources:
         gpu=config["run"]["gpus_per_training"],
         mem_mb=lambda w: training_resource(w, "mem_mb"),
         runtime=lambda w: training_resource(w, "runtime_minutes"),
-    log:
-        "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
+    params:
+        save_dir=lambda w: run_dir(w.dataset, w.direction, w.method, w.seed, "checkpoints"),
+        args=train_args,
+        fp16="--fp16" if config["run"]["fp16"] else "",
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
         " --history {output.history} {params.fp16} -- {params.args} >> {log} 2>&1"

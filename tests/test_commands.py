@@ -1,0 +1,70 @@
+"""fairseq command lines assembled from the config."""
+
+import yaml
+
+from lssd import commands
+from lssd import config as lssd_config
+from tests.conftest import REPO
+
+
+def demo_config():
+    """The demo config with the schema's defaults filled in, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_pairs_and_langtoks_per_direction():
+    config = demo_config()
+    assert lssd_config.pairs(config, "demo", "m2o")[:2] == ["bos-eng", "mar-eng"]
+    assert lssd_config.pairs(config, "demo", "o2m")[-1] == "eng-kor"
+    settings = lssd_config.training_settings(config, "demo", "m2o")
+    for direction, langtok in (("m2o", "src"), ("o2m", "tgt")):
+        args = commands.train_arguments(
+            data_bin="bin",
+            save_dir="ck",
+            pairs=lssd_config.pairs(config, "demo", direction),
+            direction=direction,
+            training=settings,
+            method=config["methods"]["baseline"],
+            seed=7,
+        )
+        assert args[args.index("--encoder-langtok") + 1] == langtok
+        assert "--decoder-langtok" in args and "--pure-batch" in args
+        assert args[args.index("--lang-dict") + 1] == "bin/lang_list.txt"
+        assert args[args.index("--sampling-temperature") + 1] == "5"
+        assert args[args.index("--encoder-layers") + 1] == "2"
+        assert "--layernorm-embedding" in args
+        assert args[args.index("--seed") + 1] == "7"
+        assert args[args.index("--required-batch-size-multiple") + 1] == "1"
+
+
+def test_by_direction_overrides():
+    config = demo_config()
+    config["trainings"]["demo_tiny"]["by_direction"] = {"o2m": {"max_epoch": 60, "model": {"decoder_layers": 3}}}
+    o2m = lssd_config.training_settings(config, "demo", "o2m")
+    m2o = lssd_config.training_settings(config, "demo", "m2o")
+    assert (o2m["max_epoch"], m2o["max_epoch"]) == (60, config["trainings"]["demo_tiny"]["max_epoch"])
+    assert o2m["model"]["decoder_layers"] == 3 and o2m["model"]["encoder_layers"] == 2
+
+
+def test_generate_translates_every_sentence_of_one_pair():
+    args = commands.generate_arguments(
+        data_bin="bin",
+        model="best.pt",
+        pairs=["eng-bos", "eng-fra"],
+        direction="o2m",
+        pair="eng-fra",
+        split="test",
+        beam=5,
+        lenpen=1.0,
+        batch_size=64,
+    )
+    assert args[args.index("--source-lang") + 1] == "eng"
+    assert args[args.index("--target-lang") + 1] == "fra"
+    assert args[args.index("--gen-subset") + 1] == "test"
+    assert args[args.index("--required-batch-size-multiple") + 1] == "1"
+    assert args[args.index("--encoder-langtok") + 1] == "tgt"
+    assert "--remove-bpe" not in args  # pieces are decoded with the SentencePiece model itself

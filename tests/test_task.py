@@ -1,0 +1,182 @@
+"""The lssd fairseq task on a real (tiny) fairseq run: pure batches, per-pair validation, history, resume."""
+
+import json
+import math
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+import torch
+
+from lssd import binarize, commands, spm
+from lssd.data import demo
+
+pytestmark = pytest.mark.slow
+
+LANGS = {"bos": "bs", "mkd": "mk", "fra": "fr"}
+TINY = {
+    "arch": "transformer",
+    "model": {
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_embed_dim": 32,
+        "decoder_embed_dim": 32,
+        "encoder_ffn_embed_dim": 64,
+        "decoder_ffn_embed_dim": 64,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "share_decoder_input_output_embed": True,
+    },
+    "dropout": 0.1,
+    "attention_dropout": 0.0,
+    "label_smoothing": 0.1,
+    "lr": 0.002,
+    "adam_betas": [0.9, 0.98],
+    "adam_eps": 1e-6,
+    "weight_decay": 0.0,
+    "clip_norm": 0.0,
+    "warmup_updates": 20,
+    "warmup_init_lr": 1e-7,
+    "max_tokens": 1024,
+    "update_freq": 1,
+    "max_epoch": 2,
+    "max_positions": 256,
+    "sampling_temperature": 5,
+    "log_interval": 10,
+}
+
+
+@pytest.fixture(scope="module")
+def data_bin(tmp_path_factory):
+    root = tmp_path_factory.mktemp("task")
+    spec = {
+        "pivot": "eng",
+        "languages": {lang: {} for lang in LANGS},
+        "source": {"kind": "django_catalogs", "locales": LANGS, "valid_percent": 10, "test_percent": 10},
+        "spm": {"recipe": "per_language", "vocab_size": 400, "pivot_vocab_size": 500},
+    }
+    demo.build(spec, "tiny", root / "data")
+    spm.train_all(spec, root / "data", root / "models")
+    spm.encode_all(spec, root / "data", root / "models", root / "encoded")
+    with open(root / "binarize.log", "w") as log:
+        binarize.binarize(spec, root / "encoded", root / "bin", log=log)
+    return root, spec
+
+
+def train(root, direction, max_epoch, save_dir):
+    pairs = [f"{lang}-eng" if direction == "m2o" else f"eng-{lang}" for lang in LANGS]
+    args = commands.train_arguments(
+        data_bin=str(root / "bin"),
+        save_dir=str(save_dir),
+        pairs=pairs,
+        direction=direction,
+        training={**TINY, "max_epoch": max_epoch},
+        method={"criterion": "label_smoothed_cross_entropy"},
+        seed=3,
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "fairseq_cli.train", *args, "--cpu"], capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return pairs, completed.stderr + completed.stdout
+
+
+def test_binarized_data_serves_both_directions(data_bin):
+    root, spec = data_bin
+    names = {p.name for p in (root / "bin").iterdir()}
+    assert {"lang_list.txt", "dict.eng.txt", "dict.bos.txt", "LS_dict.fra.txt", "manifest.json"} <= names
+    assert (root / "bin" / "lang_list.txt").read_text().split() == ["bos", "mkd", "fra", "eng"]
+    # per_language recipe: the non-English languages share one dictionary, English has its own
+    assert (root / "bin" / "dict.bos.txt").read_text() == (root / "bin" / "dict.fra.txt").read_text()
+    assert (root / "bin" / "dict.bos.txt").read_text() != (root / "bin" / "dict.eng.txt").read_text()
+    # a language-specific dictionary lists exactly the pieces of that language's training side
+    pieces = {line.split()[0] for line in (root / "bin" / "LS_dict.mkd.txt").read_text().splitlines()}
+    encoded = (root / "encoded" / "train.mkd-eng.mkd").read_text().split()
+    assert pieces == set(encoded)
+
+
+@pytest.fixture(scope="module")
+def o2m_run(data_bin):
+    root, _ = data_bin
+    save_dir = root / "o2m"
+    pairs, log = train(root, "o2m", 2, save_dir)
+    return root, save_dir, pairs, log
+
+
+def test_history_has_every_pair_per_epoch_and_all_matches_fairseq_valid_loss(o2m_run):
+    root, save_dir, pairs, log = o2m_run
+    history = json.loads((save_dir / "history.json").read_text())
+    assert list(history) == [*pairs, "all"]
+    assert all(len(values) == 2 for values in history.values())
+    logged = [float(line.split("| loss ")[1].split()[0]) for line in log.splitlines() if "valid on 'valid'" in line]
+    assert history["all"] == pytest.approx(logged, abs=1e-3)
+    for pair in pairs:
+        assert f"loss_{pair}" in log  # per-pair losses are in fairseq's valid log line too
+
+
+def test_per_pair_loss_equals_a_recomputation_with_the_stock_criterion(o2m_run):
+    """Recompute every pair's dev loss with fairseq's own criterion on the saved model of epoch 2."""
+    from fairseq import checkpoint_utils
+
+    root, save_dir, pairs, _ = o2m_run
+    history = json.loads((save_dir / "history.json").read_text())
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint2.pt")])
+    model = models[0].eval()
+    criterion = task.build_criterion(cfg.criterion)
+    task.load_dataset("valid")
+    iterator = task.get_batch_iterator(
+        task.dataset("valid"), max_tokens=1024, max_positions=(256, 256), required_batch_size_multiple=1, seed=1
+    ).next_epoch_itr(shuffle=False)
+    langtok = {task.data_manager.get_encoder_langtok(*pair.split("-"), "tgt"): pair for pair in pairs}
+    loss, ntokens = defaultdict(float), defaultdict(float)
+    for sample in iterator:
+        src = sample["net_input"]["src_tokens"]
+        first = {int(row[row.ne(task.source_dictionary.pad())][0]) for row in src}
+        assert len(first) == 1, "--pure-batch: every batch holds one language pair"
+        pair = langtok[first.pop()]
+        with torch.no_grad():
+            batch_loss, sample_size, _ = criterion(model, sample)
+        loss[pair] += batch_loss.item()
+        ntokens[pair] += sample_size
+    for pair in pairs:
+        assert history[pair][-1] == pytest.approx(loss[pair] / ntokens[pair] / math.log(2), rel=1e-5)
+    total = sum(loss.values()) / sum(ntokens.values()) / math.log(2)
+    assert history["all"][-1] == pytest.approx(total, rel=1e-5)
+
+
+def test_training_batches_are_pure(o2m_run):
+    from fairseq import checkpoint_utils
+
+    root, save_dir, pairs, _ = o2m_run
+    _, _, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint_last.pt")])
+    task.load_dataset("train", epoch=1)
+    iterator = task.get_batch_iterator(
+        task.dataset("train"), max_tokens=1024, max_positions=(256, 256), seed=1, epoch=1
+    ).next_epoch_itr(shuffle=True)
+    seen = set()
+    for sample in iterator:
+        src = sample["net_input"]["src_tokens"]
+        first = {int(row[row.ne(task.source_dictionary.pad())][0]) for row in src}
+        assert len(first) == 1
+        seen |= first
+    assert len(seen) == len(pairs)
+
+
+def test_resumed_run_continues_the_same_history(o2m_run):
+    root, save_dir, pairs, _ = o2m_run
+    before = json.loads((save_dir / "history.json").read_text())
+    state = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["task_state"]["lssd_history"] == before  # the history travels with the checkpoint
+    _, log = train(root, "o2m", 3, save_dir)  # fairseq resumes from checkpoint_last.pt
+    assert "Loaded checkpoint" in log
+    after = json.loads((save_dir / "history.json").read_text())
+    assert all(len(values) == 3 for values in after.values())
+    assert {name: values[:2] for name, values in after.items()} == before
+
+
+def test_m2o_run_keys_pairs_by_source_language(data_bin):
+    root, _ = data_bin
+    pairs, log = train(root, "m2o", 1, root / "m2o")
+    history = json.loads((root / "m2o" / "history.json").read_text())
+    assert list(history) == ["bos-eng", "mkd-eng", "fra-eng", "all"]

@@ -1,0 +1,88 @@
+"""The real DAG (real Snakemake scheduler, real fairseq) on a reduced demo config, on CPU."""
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def reduced_config():
+    """Two demo languages, the per_language SentencePiece recipe, a one-layer model, two epochs."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    demo = config["datasets"]["demo"]
+    keep = ["bos", "fra"]
+    demo["languages"] = {lang: demo["languages"][lang] for lang in keep}
+    demo["source"]["locales"] = {lang: demo["source"]["locales"][lang] for lang in keep}
+    demo["spm"] = {"recipe": "per_language", "vocab_size": 500, "pivot_vocab_size": 600}
+    tiny = copy.deepcopy(config["trainings"]["demo_tiny"])
+    tiny["model"].update(
+        encoder_layers=1, decoder_layers=1, encoder_embed_dim=32, decoder_embed_dim=32,
+        encoder_ffn_embed_dim=64, decoder_ffn_embed_dim=64,
+    )  # fmt: skip
+    tiny.update(max_epoch=2, warmup_updates=20)
+    config["trainings"] = {"tiny": tiny}
+    demo["training"] = "tiny"
+    config["evaluation"]["batch_size"] = 16
+    return config
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("dag")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_config()))
+    result = snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
+    results = workdir / "results"
+    for direction, pairs in (("m2o", ["bos-eng", "fra-eng"]), ("o2m", ["eng-bos", "eng-fra"])):
+        run = results / "train" / "demo" / direction / "baseline" / "seed1"
+        history = json.loads((run / "history.json").read_text())
+        assert list(history) == [*pairs, "all"] and all(len(v) == 2 for v in history.values())
+        assert (run / "checkpoint_best.pt").stat().st_size > 0
+        for pair in pairs:
+            scores = json.loads(
+                (results / "eval" / "demo" / direction / "baseline" / "seed1" / f"{pair}.test.json").read_text()
+            )
+            target = pair.split("-")[1]
+            source = pair.split("-")[0] if target == "eng" else target
+            references = (results / "data" / "demo" / f"test.{source}-eng.{target}").read_text().splitlines()
+            hypotheses = (
+                (results / "eval" / "demo" / direction / "baseline" / "seed1" / f"{pair}.test.hyp")
+                .read_text()
+                .splitlines()
+            )
+            assert scores["n_sentences"] == len(references) == len(hypotheses)
+            assert 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+            assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+            assert (scores["method"], scores["pair"], scores["split"]) == ("baseline", pair, "test")
+        table = pd.read_csv(results / "tables" / "demo" / f"{direction}.bleu.csv", index_col=0)
+        assert list(table.columns) == ["fra", "bos", "avg"]  # ordered by training size
+        assert table.loc["baseline", "avg"] == pytest.approx(table.loc["baseline", ["fra", "bos"]].mean(), abs=0.01)
+        assert (results / "tables" / "demo" / f"{direction}.chrf.md").read_text().startswith("### demo")
+    manifest = json.loads((results / "data" / "demo" / "manifest.json").read_text())
+    assert manifest["languages"]["bos"]["sizes"]["train"] == 65
+    assert {p.name for p in (results / "spm" / "demo" / "models").glob("*.model")} == {
+        "spm.bos.model", "spm.fra.model", "spm.eng.model"
+    }  # fmt: skip
+    assert (workdir / "logs" / "train" / "demo" / "m2o" / "baseline" / "seed1.log").exists()
+
+
+def test_second_run_does_nothing(workdir):
+    result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_is_clean_but_for_the_documented_conda_warning():
+    result = snakemake("--lint", cwd=REPO)
+    lints = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("* ")]
+    assert lints and all(line.startswith("* Specify a conda environment or container") for line in lints), lints
