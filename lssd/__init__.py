@@ -20,5 +20,5 @@ def allow_fairseq_checkpoints() -> None:
 
 
 if "fairseq" in sys.modules:
-    allow_fairseq_checkpoints()
-    from lssd import task  # noqa: F401,E402  (registers lssd_multilingual_translation)
+    # fairseq is loading us as its --user-dir: register the plugin (in-process users: ``import lssd.task``)
+    from lssd import task  # noqa: F401,E402

@@ -24,10 +24,12 @@ from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
+from lssd import allow_fairseq_checkpoints
 from lssd.history import History, PairLossSums, bits_per_token
 from lssd.validation import first_token, label_smoothed_token_losses, sums_by_group
 
 logger = logging.getLogger(__name__)
+allow_fairseq_checkpoints()
 
 PAIR_LOSS = "pair_loss:"
 PAIR_NTOKENS = "pair_ntokens:"

@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 import torch
 
+import lssd.task  # noqa: F401  (registers the task in this process, allows loading fairseq checkpoints)
 from lssd import binarize, commands, spm
 from lssd.data import demo
 
