@@ -103,3 +103,54 @@ class History:
     def load(cls, path: str | Path) -> History:
         with open(path, encoding="utf-8") as handle:
             return cls.from_json(json.load(handle))
+
+
+class Records:
+    """What an LSSD run did, per epoch and pair: the pair's best epoch (its teacher during the epoch), whether KD
+    was on, the mean gate and the KD loss (bits per distilled token; ``null`` where nothing was distilled).
+
+    On disk (``records.json``)::
+
+        {"bos-eng": {"best_epoch": [...], "kd_on": [...], "mean_gate": [...], "kd_loss": [...]}, ...}
+    """
+
+    FIELDS = ("best_epoch", "kd_on", "mean_gate", "kd_loss")
+
+    def __init__(self, epochs: Mapping[int, Mapping[str, Mapping]] | None = None) -> None:
+        self.epochs: dict[int, dict[str, dict]] = {
+            int(e): {pair: dict(v) for pair, v in pairs.items()} for e, pairs in (epochs or {}).items()
+        }
+
+    def record(self, epoch: int, pair: str, **values) -> None:
+        self.epochs.setdefault(int(epoch), {})[pair] = {name: values.get(name) for name in self.FIELDS}
+
+    def truncate(self, before_epoch: int) -> None:
+        self.epochs = {e: v for e, v in self.epochs.items() if e < before_epoch}
+
+    def pairs(self) -> list[str]:
+        names: list[str] = []
+        for epoch in sorted(self.epochs):
+            names += [name for name in self.epochs[epoch] if name not in names]
+        return names
+
+    def to_json(self) -> dict:
+        last = max(self.epochs, default=0)
+        return {
+            pair: {
+                name: [self.epochs.get(e, {}).get(pair, {}).get(name) for e in range(1, last + 1)]
+                for name in self.FIELDS
+            }
+            for pair in self.pairs()
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Records:
+        records = cls()
+        for pair, fields in data.items():
+            for name, values in fields.items():
+                for index, value in enumerate(values):
+                    records.epochs.setdefault(index + 1, {}).setdefault(pair, dict.fromkeys(cls.FIELDS))[name] = value
+        return records
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_json())

@@ -1,5 +1,12 @@
 """``lssd_multilingual_translation``: fairseq's ``translation_multi_simple_epoch`` plus what LSSD needs.
 
+With the ``lssd_distillation`` criterion the task also runs LSSD: it keeps the teacher pool (``lssd.teachers``),
+updates it from each end-of-epoch validation at the start of the next epoch, switches distillation on per pair,
+hands each pure batch its pair's frozen teacher, and records per epoch and pair the best epoch, whether KD was on,
+the mean gate and the KD loss (``--lssd-records``, default ``<save-dir>/records.json``). Teachers are kept as
+``<save-dir>/teachers/teacher_epoch<N>.pt`` (pruned when no pair refers to them any more), so a resumed run
+reloads the same teachers even if fairseq pruned its epoch checkpoints.
+
 * ``--pure-batch``: every batch (train and valid) holds one language pair.
 * Per-pair validation: at every validation, each pair's label-smoothed dev loss in bits per target token is
   summed over the whole dev set (across workers in distributed training), logged as ``loss_<pair>`` in
@@ -15,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from copy import deepcopy
 
 import numpy as np
 import torch
@@ -25,7 +34,9 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
 from lssd import allow_fairseq_checkpoints
-from lssd.history import History, PairLossSums, bits_per_token
+from lssd.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
+from lssd.history import ALL, History, PairLossSums, Records, bits_per_token
+from lssd.teachers import TeacherPool
 from lssd.validation import first_token, label_smoothed_token_losses, sums_by_group
 
 logger = logging.getLogger(__name__)
@@ -33,6 +44,9 @@ allow_fairseq_checkpoints()
 
 PAIR_LOSS = "pair_loss:"
 PAIR_NTOKENS = "pair_ntokens:"
+PAIR_KD = "pair_kd:"
+PAIR_GATE = "pair_gate:"
+PAIR_KD_NTOKENS = "pair_kd_ntokens:"
 
 
 def dataset_of_indices(dataset, indices: np.ndarray) -> np.ndarray:
@@ -67,6 +81,23 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             metavar="FILE",
             help="where to write the per-pair dev-loss history JSON (default: <save-dir>/history.json)",
         )
+        parser.add_argument(
+            "--lssd-records",
+            default=None,
+            metavar="FILE",
+            help="where to write the per-epoch, per-pair LSSD records (default: <save-dir>/records.json)",
+        )
+        parser.add_argument(
+            "--lssd-warmup-epochs",
+            type=int,
+            default=1,
+            help="LSSD distils a pair in epoch e only if e > this and the pair did not improve at the last validation",
+        )
+        parser.add_argument(
+            "--lssd-single-teacher",
+            action="store_true",
+            help="ablation: the overall-best checkpoint teaches every pair",
+        )
 
     def __init__(self, args, langs, dicts, training):
         super().__init__(args, langs, dicts, training)
@@ -75,6 +106,18 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         self._valid_epoch: int | None = None
         self._resume_checked = False
         self._pair_lookup: torch.Tensor | None = None
+        # LSSD
+        self.pool: TeacherPool | None = None
+        self.records = Records()
+        self._criterion = None
+        self._epoch: int | None = None
+        self._kd_on: dict[str, bool] = {}
+        self._best_during: dict[str, int] = {}
+        self._open_sums: dict[str, list[float]] = {}
+        self._open_epoch: int | None = None
+        self._pending_pool_state: dict | None = None
+        self._saved_teacher_epochs: set[int] = set()
+        self._vocab_masks: dict[str, torch.Tensor] = {}
 
     # ----------------------------------------------------------------------------------- pure batches
     def create_batch_sampler_func(
@@ -182,6 +225,8 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
+        if any(PAIR_KD_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs):
+            self.reduce_train_records(logging_outputs)
         if not any(PAIR_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs):
             return  # a training step
         for pair in self.lang_pairs:
@@ -217,28 +262,43 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             return os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
         return restore
 
-    def restore_history(self, epoch: int) -> None:
-        """On resume, take the history from the checkpoint training resumed from; forget epochs >= ``epoch``."""
+    def restore_state(self, epoch: int, model) -> None:
+        """On resume, take history, teacher table and records from the checkpoint training resumed from."""
         path = self.restore_path()
-        if epoch > 1 and path and os.path.exists(path):
+        if path and os.path.exists(path):
             state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
             self.load_state_dict(state.get("task_state") or {})
             logger.info(f"per-pair history restored from {path}: epochs {sorted(self.history.epochs)}")
         self.history.truncate(before_epoch=epoch)
+        self.records.truncate(before_epoch=epoch)
+        if self._pending_pool_state is not None:
+            load = (lambda e: self.load_teacher(model, e)) if self.distilling() else None
+            self.teacher_pool().load_state_dict(self._pending_pool_state, load)
+            self._saved_teacher_epochs = self.pool.teacher_epochs()
+            self._pending_pool_state = None
 
     def begin_epoch(self, epoch, model):
         super().begin_epoch(epoch, model)
         if not self._resume_checked:
             self._resume_checked = True
-            self.restore_history(epoch)
+            self.restore_state(epoch, model)
         else:
             self.commit_validation()
+            self.commit_records()
         self._valid_epoch = None
+        # the model still holds the weights of the end of the previous epoch: its validation picks the teachers
+        self.apply_validation(epoch - 1, model)
+        self.start_epoch(epoch)
 
     def state_dict(self):
         self.commit_validation()
+        self.commit_records()
+        self.prune_teacher_files()
         state = dict(super().state_dict() or {})
         state["lssd_history"] = self.history.to_json()
+        state["lssd_pool"] = self.teacher_pool().state_dict()
+        state["lssd_records"] = self.records.to_json()
+        state["lssd_open"] = {"epoch": self._open_epoch, "sums": self._open_sums}
         return state
 
     def load_state_dict(self, state_dict):
@@ -246,4 +306,193 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         history = state_dict.pop("lssd_history", None)
         if history is not None:
             self.history = History.from_json(history)
+        records = state_dict.pop("lssd_records", None)
+        if records is not None:
+            self.records = Records.from_json(records)
+        self._pending_pool_state = state_dict.pop("lssd_pool", None)
+        opened = state_dict.pop("lssd_open", None)
+        if opened:
+            self._open_epoch, self._open_sums = opened["epoch"], {k: list(v) for k, v in opened["sums"].items()}
         super().load_state_dict(state_dict)
+
+    # ----------------------------------------------------------------------------------- LSSD: teachers
+    def build_criterion(self, args, **kwargs):
+        criterion = super().build_criterion(args, **kwargs)
+        self._criterion = criterion
+        return criterion
+
+    def distilling(self) -> bool:
+        return isinstance(self._criterion, LSSDDistillationCriterion)
+
+    def teacher_key(self, pair: str) -> str:
+        """The non-English language of a pair: the encoder language token's language."""
+        source, target = pair.split("-")
+        return source if self.args.langtoks["main"][0] == "src" else target
+
+    def teacher_pool(self) -> TeacherPool:
+        if self.pool is None:
+            self.pool = TeacherPool(
+                keys=[self.teacher_key(pair) for pair in self.lang_pairs],
+                single_teacher=getattr(self.args, "lssd_single_teacher", False),
+                warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
+            )
+        return self.pool
+
+    def teacher_dir(self) -> str | None:
+        save_dir = getattr(self.args, "save_dir", None)
+        return os.path.join(save_dir, "teachers") if save_dir else None
+
+    def teacher_file(self, epoch: int) -> str | None:
+        directory = self.teacher_dir()
+        return os.path.join(directory, f"teacher_epoch{epoch}.pt") if directory else None
+
+    def freeze(self, copy):
+        """A teacher: eval mode, no gradients, half precision on GPU (fp32 on CPU, where fp16 is slow)."""
+        copy.eval()
+        for parameter in copy.parameters():
+            parameter.requires_grad_(False)
+        if next(copy.parameters()).is_cuda:
+            copy.half()
+        return copy
+
+    def copy_model(self, model, epoch: int):
+        copy = self.freeze(deepcopy(model))
+        path = self.teacher_file(epoch)
+        if path and is_main_process():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp"
+            torch.save({"model": copy.state_dict(), "epoch": epoch}, tmp)
+            os.replace(tmp, path)
+        return copy
+
+    def load_teacher(self, model, epoch: int):
+        """Rebuild the frozen teacher of ``epoch`` from our teacher file, or else from fairseq's epoch checkpoint."""
+        path = self.teacher_file(epoch)
+        if not (path and os.path.exists(path)):
+            path = os.path.join(self.args.save_dir, f"checkpoint{epoch}.pt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"the teacher of epoch {epoch} is neither in {self.teacher_dir()} nor {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        copy = deepcopy(model)
+        copy.load_state_dict(state["model"])
+        logger.info(f"LSSD teacher of epoch {epoch} reloaded from {path}")
+        return self.freeze(copy)
+
+    def apply_validation(self, epoch: int, model) -> None:
+        """Update the teacher pool with the end-of-epoch validation of ``epoch`` (the model holds its weights)."""
+        pool = self.teacher_pool()
+        values = self.history.epochs.get(epoch)
+        if epoch < 1 or values is None or pool.updated_through >= epoch:
+            return
+        losses = {self.teacher_key(pair): values[pair] for pair in self.lang_pairs}
+        make_copy = (lambda: self.copy_model(model, epoch)) if self.distilling() else None
+        improved = pool.update(epoch, losses, make_copy, overall=values.get(ALL))
+        if improved:
+            logger.info(f"LSSD: the model of epoch {epoch} is now the teacher of {', '.join(improved)}")
+
+    def prune_teacher_files(self) -> None:
+        """Delete teacher files no longer referenced, keeping those the previously saved checkpoint refers to."""
+        directory = self.teacher_dir()
+        pool = self.teacher_pool()
+        keep = pool.teacher_epochs() | self._saved_teacher_epochs
+        self._saved_teacher_epochs = pool.teacher_epochs()
+        if not (directory and os.path.isdir(directory) and is_main_process()):
+            return
+        for name in os.listdir(directory):
+            match = re.fullmatch(r"teacher_epoch(\d+)\.pt", name)
+            if match and int(match.group(1)) not in keep:
+                os.remove(os.path.join(directory, name))
+
+    def vocab_mask(self, key: str, device):
+        """The target language's pieces (``LS_dict.<lang>.txt``), specials and language token, as a bool mask."""
+        if key not in self._vocab_masks:
+            dictionary = self.target_dictionary
+            path = os.path.join(self.args.data.split(os.pathsep)[0], f"LS_dict.{key}.txt")
+            mask = torch.zeros(len(dictionary), dtype=torch.bool)
+            for special in (dictionary.bos(), dictionary.pad(), dictionary.eos(), dictionary.unk()):
+                mask[special] = True
+            langtok = self.data_manager.get_decoder_langtok(key, self.args.langtoks["main"][1] or "tgt")
+            if langtok is not None:
+                mask[langtok] = True
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    index = dictionary.index(line.split()[0])
+                    if index != dictionary.unk():
+                        mask[index] = True
+            self._vocab_masks[key] = mask
+        return self._vocab_masks[key].to(device)
+
+    def start_epoch(self, epoch: int) -> None:
+        pool = self.teacher_pool()
+        self._epoch = epoch
+        if self._open_epoch != epoch:  # (a run resumed mid-epoch keeps the sums of the epoch's first part)
+            self._open_epoch, self._open_sums = epoch, {}
+        self._kd_on = {
+            pair: self.distilling() and pool.should_distill(self.teacher_key(pair), epoch) for pair in self.lang_pairs
+        }
+        self._best_during = {pair: pool.best_epoch(self.teacher_key(pair)) for pair in self.lang_pairs}
+        distilled = [pair for pair, on in self._kd_on.items() if on]
+        if self.distilling():
+            logger.info(f"LSSD epoch {epoch}: distilling {', '.join(distilled) if distilled else 'no pair'}")
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if not self.distilling():
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        pairs = torch.unique(self.sentence_pairs(sample))
+        if len(pairs) != 1:
+            raise ValueError("LSSD distils each batch with its pair's teacher: train with --pure-batch")
+        pair = self.lang_pairs[int(pairs[0])]
+        key = self.teacher_key(pair)
+        teacher = self.pool.teacher(key) if self._kd_on.get(pair) else None
+        mask = None
+        if teacher is not None and criterion.language_aware:
+            if self.args.langtoks["main"][0] != "tgt":
+                raise ValueError("language-aware distillation is for one-to-many (eng→X) runs only")
+            mask = self.vocab_mask(key, sample["target"].device)
+        criterion.set_teacher(teacher, mask)
+        try:
+            loss, sample_size, logging_output = super().train_step(
+                sample, model, criterion, optimizer, update_num, ignore_grad
+            )
+        finally:
+            criterion.set_teacher(None)
+        for name in self.lang_pairs:
+            mine = name == pair
+            logging_output[PAIR_KD + name] = logging_output["kd_sum"] if mine else 0.0
+            logging_output[PAIR_GATE + name] = logging_output["gate_sum"] if mine else 0.0
+            logging_output[PAIR_KD_NTOKENS + name] = logging_output["kd_ntokens"] if mine else 0
+        return loss, sample_size, logging_output
+
+    def reduce_train_records(self, logging_outputs) -> None:
+        for pair in self.lang_pairs:
+            ntokens = float(sum(log.get(PAIR_KD_NTOKENS + pair, 0) for log in logging_outputs))
+            if ntokens > 0:
+                sums = self._open_sums.setdefault(pair, [0.0, 0.0, 0.0])
+                sums[0] += float(sum(log.get(PAIR_KD + pair, 0) for log in logging_outputs))
+                sums[1] += float(sum(log.get(PAIR_GATE + pair, 0) for log in logging_outputs))
+                sums[2] += ntokens
+
+    def commit_records(self) -> None:
+        """Record the current epoch's switch, teacher epoch, mean gate and KD loss per pair."""
+        if self._epoch is None:
+            return
+        for pair in self.lang_pairs:
+            kd_sum, gate_sum, ntokens = self._open_sums.get(pair, (0.0, 0.0, 0.0))
+            self.records.record(
+                self._epoch,
+                pair,
+                best_epoch=self._best_during.get(pair) if self._best_during.get(pair, -1) > 0 else None,
+                kd_on=bool(self._kd_on.get(pair)),
+                mean_gate=gate_sum / ntokens if ntokens else None,
+                kd_loss=bits_per_token(kd_sum, ntokens) if ntokens else None,
+            )
+        path = self.records_path()
+        if path and is_main_process():
+            self.records.save(path)
+
+    def records_path(self) -> str | None:
+        path = getattr(self.args, "lssd_records", None)
+        if path:
+            return path
+        save_dir = getattr(self.args, "save_dir", None)
+        return os.path.join(save_dir, "records.json") if save_dir else None

@@ -1,0 +1,115 @@
+"""The LSSD objective as pure tensor functions (no fairseq import): the documented entry point for checking our math.
+
+For one batch with student distribution p_S, frozen teacher distribution p_T and gold tokens y_t (pads excluded)::
+
+    CE_ls  = Σ_t (1 − ε − ε/(V−1))·(−log p_S(y_t)) + ε/(V−1)·Σ_v (−log p_S(v))       (label-smoothed CE)
+    KD_t   = −Σ_v p̃_T(v) log p_S(v)       (no temperature, no smoothing; p̃_T = p_T masked and renormalised
+                                            to the target language's pieces when a vocab_mask is given)
+    loss   = ( CE_ls + w · Σ_t g_t · KD_t ) / 2
+
+and the gate g (with q_S = p_S(y_t), q_T = p̃_T(y_t), both detached):
+
+* ``whole``: g = 1;
+* ``selective``: g = 1 where the teacher gives the gold token a higher probability than the student, else 0.2
+  (``token`` level: per token; ``sentence`` level: Σ_t q_T vs Σ_t q_S over the sentence);
+* ``adaptive``: g = min(1, q_T / q_S) (``token``) or min(1, Σ_t q_T / Σ_t q_S) (``sentence``, the paper's).
+
+The caller applies the per-pair switch: when a pair is not distilled its loss is plain CE_ls (``ce`` here).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+VARIANTS = ("whole", "selective", "adaptive")
+LEVELS = ("token", "sentence")
+SELECTIVE_FLOOR = 0.2  # the weight of KD where the student already beats the teacher
+
+
+def teacher_probabilities(teacher_logits: torch.Tensor, vocab_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax of the teacher in float32 or wider; with a mask, zero outside it and renormalise."""
+    probs = F.softmax(
+        teacher_logits.float() if teacher_logits.dtype in (torch.float16, torch.bfloat16) else teacher_logits, dim=-1
+    )
+    if vocab_mask is not None:
+        probs = probs * vocab_mask.to(device=probs.device, dtype=probs.dtype)
+        probs = probs / probs.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)
+    return probs
+
+
+def distillation_gate(
+    student_gold: torch.Tensor, teacher_gold: torch.Tensor, not_pad: torch.Tensor, variant: str, level: str = "token"
+) -> torch.Tensor:
+    """The gate ``[batch, time]`` from the gold-token probabilities of student and teacher; 0 at pads."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown LSSD variant '{variant}' (expected one of {', '.join(VARIANTS)})")
+    if level not in LEVELS:
+        raise ValueError(f"unknown gate level '{level}' (expected one of {', '.join(LEVELS)})")
+    mask = not_pad.to(student_gold.dtype)
+    if variant == "whole":
+        return mask
+    q_s, q_t = student_gold * mask, teacher_gold * mask
+    if level == "sentence":
+        q_s = q_s.sum(dim=1, keepdim=True).expand_as(mask)
+        q_t = q_t.sum(dim=1, keepdim=True).expand_as(mask)
+    if variant == "selective":
+        gate = torch.where(q_t > q_s, torch.ones_like(q_s), torch.full_like(q_s, SELECTIVE_FLOOR))
+    else:
+        gate = (q_t / q_s.clamp_min(torch.finfo(q_s.dtype).tiny)).clamp(max=1.0)
+    return gate * mask
+
+
+def distillation_objective(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    pad_idx: int,
+    epsilon: float,
+    weight: float,
+    variant: str,
+    level: str = "token",
+    vocab_mask: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """LSSD's loss for one distilled batch.
+
+    Args:
+        student_logits: ``[batch, time, vocab]`` float; the loss is differentiable with respect to them.
+        teacher_logits: ``[batch, time, vocab]``, treated as constants.
+        target: ``[batch, time]`` long, ``pad_idx`` at padding.
+        epsilon: label smoothing of the CE term.
+        weight: w, the weight of the KD term.
+        variant: ``"whole" | "selective" | "adaptive"``; level: ``"token" | "sentence"``.
+        vocab_mask: optional ``[vocab]`` bool, the target language's pieces (language-aware distillation).
+
+    Returns a dict of sums over non-pad tokens: ``loss`` = (CE_ls + w·Σ g·KD)/2, ``ce`` = CE_ls, ``nll``,
+    ``kd`` = Σ KD (ungated), ``gated_kd`` = Σ g·KD, and ``gate`` ``[batch, time]`` (0 at pads).
+    """
+    compute_dtype = torch.promote_types(student_logits.dtype, torch.float32)
+    lprobs = F.log_softmax(student_logits.to(compute_dtype), dim=-1)
+    not_pad = target.ne(pad_idx)
+    gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
+
+    nll = -lprobs.gather(-1, gold).squeeze(-1)
+    smooth = -lprobs.sum(dim=-1)
+    eps_i = epsilon / (lprobs.size(-1) - 1)
+    ce_tokens = ((1.0 - epsilon - eps_i) * nll + eps_i * smooth) * not_pad
+
+    with torch.no_grad():
+        p_teacher = teacher_probabilities(teacher_logits.detach().to(compute_dtype), vocab_mask)
+        teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
+        student_gold = lprobs.detach().gather(-1, gold).squeeze(-1).exp()
+        gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
+    kd_tokens = -(p_teacher * lprobs).sum(dim=-1) * not_pad
+
+    ce = ce_tokens.sum()
+    gated_kd = (gate * kd_tokens).sum()
+    return {
+        "loss": (ce + weight * gated_kd) / 2,
+        "ce": ce,
+        "nll": (nll * not_pad).sum(),
+        "kd": kd_tokens.sum(),
+        "gated_kd": gated_kd,
+        "gate": gate,
+    }

@@ -1,0 +1,94 @@
+"""The teacher pool and the per-pair switch on a scripted sequence of dev losses."""
+
+import math
+
+from lssd.teachers import TeacherPool
+
+# dev loss per key and epoch (1-based)
+LOSSES = {
+    "a": [5.0, 4.0, 4.5, 4.6, 3.9, 4.0],  # improves at 1, 2, 5
+    "b": [5.0, 4.5, 4.0, 3.5, 3.6, 3.7],  # improves at 1, 2, 3, 4
+    "c": [5.0, 6.0, 6.0, 6.0, 6.0, 5.0],  # improves at 1 only (strictly: 5.0 is not < 5.0)
+}
+
+
+class Copy:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+
+def run_pool(single_teacher=False, overall=None):
+    pool = TeacherPool(keys=["a", "b", "c"], single_teacher=single_teacher)
+    switches, improved = {}, {}
+    for epoch in range(1, 8):
+        switches[epoch] = [key for key in pool.keys if pool.should_distill(key, epoch)]
+        if epoch <= 6:
+            losses = {key: values[epoch - 1] for key, values in LOSSES.items()}
+            improved[epoch] = pool.update(
+                epoch, losses, lambda e=epoch: Copy(e), overall=None if overall is None else overall[epoch - 1]
+            )
+    return pool, switches, improved
+
+
+def test_switch_per_pair_and_epoch():
+    pool, switches, improved = run_pool()
+    assert improved == {1: ["a", "b", "c"], 2: ["a", "b"], 3: ["b"], 4: ["b"], 5: ["a"], 6: []}
+    assert switches == {
+        1: [],  # no teacher yet
+        2: [],  # everyone's best is epoch 1: 2 - 1 = 1 is not > 1
+        3: ["c"],
+        4: ["a", "c"],
+        5: ["a", "c"],
+        6: ["b", "c"],  # a improved at 5; b's best is 4
+        7: ["a", "b", "c"],
+    }
+    assert [pool.best_epoch(key) for key in "abc"] == [5, 4, 1]
+    assert [pool.entries[key].best_loss for key in "abc"] == [3.9, 3.5, 5.0]
+
+
+def test_copies_are_shared_and_freed():
+    pool = TeacherPool(keys=["a", "b", "c"])
+    made = []
+
+    def make(epoch):
+        made.append(epoch)
+        return Copy(epoch)
+
+    for epoch in (1, 2):
+        pool.update(epoch, {key: LOSSES[key][epoch - 1] for key in LOSSES}, lambda e=epoch: make(e))
+    assert made == [1, 2]  # one copy per epoch, however many keys improved
+    assert pool.teacher("a") is pool.teacher("b") and pool.teacher("a").epoch == 2
+    assert pool.teacher("c").epoch == 1 and sorted(pool.copies) == [1, 2]
+    for epoch in (3, 4, 5, 6):
+        pool.update(epoch, {key: LOSSES[key][epoch - 1] for key in LOSSES}, lambda e=epoch: make(e))
+    # epoch 2 and 3 copies were freed once a and b moved on; epoch 6 improved nobody: no copy made
+    assert made == [1, 2, 3, 4, 5]
+    assert sorted(pool.copies) == [1, 4, 5] == sorted(pool.teacher_epochs())
+
+
+def test_an_epoch_is_applied_once():
+    pool = TeacherPool(keys=["a"])
+    assert pool.update(1, {"a": 2.0}, lambda: Copy(1)) == ["a"]
+    assert pool.update(1, {"a": 1.0}, lambda: Copy(1)) == []
+    assert pool.entries["a"].best_loss == 2.0
+
+
+def test_single_teacher_follows_the_overall_loss():
+    overall = [5.0, 4.0, 4.2, 3.8, 3.9, 3.95]
+    pool, switches, improved = run_pool(single_teacher=True, overall=overall)
+    assert improved == {1: ["a", "b", "c"], 2: ["a", "b", "c"], 3: [], 4: ["a", "b", "c"], 5: [], 6: []}
+    assert pool.teacher("a") is pool.teacher("c")
+    assert switches[4] == ["a", "b", "c"] and switches[5] == []
+    assert pool.entries["a"].best_loss == 3.8
+
+
+def test_state_round_trip_reloads_teachers_of_kept_epochs():
+    pool, _, _ = run_pool()
+    state = pool.state_dict()
+    fresh = TeacherPool(keys=["a", "b", "c"])
+    assert fresh.entries["a"].best_loss == math.inf
+    fresh.load_state_dict(state, load_copy=Copy)
+    assert [fresh.best_epoch(key) for key in "abc"] == [5, 4, 1]
+    assert fresh.updated_through == 6
+    assert fresh.teacher("a").epoch == 5 and fresh.teacher("c").epoch == 1
+    assert [k for k in fresh.keys if fresh.should_distill(k, 7)] == ["a", "b", "c"]
