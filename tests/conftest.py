@@ -35,3 +35,90 @@ def fake_django(tmp_path):
 
 def have(program):
     return shutil.which(program) is not None
+
+
+LANGS = {"bos": "bs", "mkd": "mk", "fra": "fr"}
+REFERENCE_SIZES = {"bos": 100, "mkd": 200, "fra": 200_000}
+TINY = {
+    "arch": "transformer",
+    "model": {
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_embed_dim": 32,
+        "decoder_embed_dim": 32,
+        "encoder_ffn_embed_dim": 64,
+        "decoder_ffn_embed_dim": 64,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "share_decoder_input_output_embed": True,
+    },
+    "dropout": 0.1,
+    "attention_dropout": 0.0,
+    "label_smoothing": 0.1,
+    "lr": 0.002,
+    "adam_betas": [0.9, 0.98],
+    "adam_eps": 1e-6,
+    "weight_decay": 0.0,
+    "clip_norm": 0.0,
+    "warmup_updates": 20,
+    "warmup_init_lr": 1e-7,
+    "max_tokens": 1024,
+    "update_freq": 1,
+    "max_epoch": 2,
+    "max_positions": 256,
+    "sampling_temperature": 5,
+    "log_interval": 10,
+}
+
+
+@pytest.fixture(scope="session")
+def data_bin(tmp_path_factory):
+    """A real data-bin from three demo languages (per_language SentencePiece), shared by the fairseq tests."""
+    from lssd import binarize, spm
+    from lssd.data import demo
+
+    root = tmp_path_factory.mktemp("task")
+    spec = {
+        "pivot": "eng",
+        # bos and mkd cut to a dozen training pairs: upsampled by temperature sampling, they over-fit within a
+        # few epochs, which is what makes LSSD switch distillation on in a short test run
+        "languages": {lang: {"reference_size": size} for lang, size in REFERENCE_SIZES.items()},
+        "source": {
+            "kind": "django_catalogs",
+            "locales": LANGS,
+            "valid_percent": 10,
+            "test_percent": 10,
+            "subsample": {"floor": 12},
+        },
+        "spm": {"recipe": "per_language", "vocab_size": 400, "pivot_vocab_size": 500},
+    }
+    demo.build(spec, "tiny", root / "data")
+    spm.train_all(spec, root / "data", root / "models")
+    spm.encode_all(spec, root / "data", root / "models", root / "encoded")
+    with open(root / "binarize.log", "w") as log:
+        binarize.binarize(spec, root / "encoded", root / "bin", log=log)
+    return root, spec
+
+
+def train_command(root, direction, max_epoch, save_dir, method=None, training=None):
+    from lssd import commands
+
+    pairs = [f"{lang}-eng" if direction == "m2o" else f"eng-{lang}" for lang in LANGS]
+    args = commands.train_arguments(
+        data_bin=str(root / "bin"),
+        save_dir=str(save_dir),
+        pairs=pairs,
+        direction=direction,
+        training={**TINY, **(training or {}), "max_epoch": max_epoch},
+        method=method or {"criterion": "label_smoothed_cross_entropy"},
+        seed=3,
+    )
+    return pairs, [sys.executable, "-m", "fairseq_cli.train", *args, "--cpu"]
+
+
+def train(root, direction, max_epoch, save_dir, method=None, training=None):
+    """Run fairseq-train to completion; returns the pairs and the log."""
+    pairs, command = train_command(root, direction, max_epoch, save_dir, method, training)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return pairs, completed.stderr + completed.stdout

@@ -2,85 +2,15 @@
 
 import json
 import math
-import subprocess
-import sys
 from collections import defaultdict
 
 import pytest
 import torch
 
 import lssd.task  # noqa: F401  (registers the task in this process, allows loading fairseq checkpoints)
-from lssd import binarize, commands, spm
-from lssd.data import demo
+from tests.conftest import train
 
 pytestmark = pytest.mark.slow
-
-LANGS = {"bos": "bs", "mkd": "mk", "fra": "fr"}
-TINY = {
-    "arch": "transformer",
-    "model": {
-        "encoder_layers": 1,
-        "decoder_layers": 1,
-        "encoder_embed_dim": 32,
-        "decoder_embed_dim": 32,
-        "encoder_ffn_embed_dim": 64,
-        "decoder_ffn_embed_dim": 64,
-        "encoder_attention_heads": 2,
-        "decoder_attention_heads": 2,
-        "share_decoder_input_output_embed": True,
-    },
-    "dropout": 0.1,
-    "attention_dropout": 0.0,
-    "label_smoothing": 0.1,
-    "lr": 0.002,
-    "adam_betas": [0.9, 0.98],
-    "adam_eps": 1e-6,
-    "weight_decay": 0.0,
-    "clip_norm": 0.0,
-    "warmup_updates": 20,
-    "warmup_init_lr": 1e-7,
-    "max_tokens": 1024,
-    "update_freq": 1,
-    "max_epoch": 2,
-    "max_positions": 256,
-    "sampling_temperature": 5,
-    "log_interval": 10,
-}
-
-
-@pytest.fixture(scope="module")
-def data_bin(tmp_path_factory):
-    root = tmp_path_factory.mktemp("task")
-    spec = {
-        "pivot": "eng",
-        "languages": {lang: {} for lang in LANGS},
-        "source": {"kind": "django_catalogs", "locales": LANGS, "valid_percent": 10, "test_percent": 10},
-        "spm": {"recipe": "per_language", "vocab_size": 400, "pivot_vocab_size": 500},
-    }
-    demo.build(spec, "tiny", root / "data")
-    spm.train_all(spec, root / "data", root / "models")
-    spm.encode_all(spec, root / "data", root / "models", root / "encoded")
-    with open(root / "binarize.log", "w") as log:
-        binarize.binarize(spec, root / "encoded", root / "bin", log=log)
-    return root, spec
-
-
-def train(root, direction, max_epoch, save_dir):
-    pairs = [f"{lang}-eng" if direction == "m2o" else f"eng-{lang}" for lang in LANGS]
-    args = commands.train_arguments(
-        data_bin=str(root / "bin"),
-        save_dir=str(save_dir),
-        pairs=pairs,
-        direction=direction,
-        training={**TINY, "max_epoch": max_epoch},
-        method={"criterion": "label_smoothed_cross_entropy"},
-        seed=3,
-    )
-    completed = subprocess.run(
-        [sys.executable, "-m", "fairseq_cli.train", *args, "--cpu"], capture_output=True, text=True, timeout=600
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return pairs, completed.stderr + completed.stdout
 
 
 def test_binarized_data_serves_both_directions(data_bin):

@@ -1,0 +1,127 @@
+"""LSSD in a real fairseq-train run on demo data: teachers, switch, records, and resume after a kill."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+import lssd.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
+from tests.conftest import train, train_command
+
+pytestmark = pytest.mark.slow
+
+LSSD = {
+    "criterion": "lssd_distillation",
+    "criterion_args": {
+        "distillation_weight": 0.5,
+        "distillation_variant": "adaptive",
+        "distillation_level": "sentence",
+        "language_aware": True,
+    },
+}
+FAST = {"lr": 0.005}  # a high learning rate makes dev losses bounce early, so pairs stop improving within 5 epochs
+EPOCHS = 5
+
+
+def expected_switch(history_values, epoch):
+    """The rule, from the history alone: distil in epoch e iff e > 1 and the best epoch before e is < e - 1."""
+    if epoch <= 1:
+        return False
+    best = min(range(1, epoch), key=lambda e: (history_values[e - 1], e))
+    return epoch - best > 1
+
+
+@pytest.fixture(scope="module")
+def lssd_run(data_bin, tmp_path_factory):
+    root, _ = data_bin
+    save_dir = tmp_path_factory.mktemp("lssd") / "checkpoints"
+    pairs, log = train(root, "o2m", EPOCHS, save_dir, method=LSSD, training=FAST)
+    return root, save_dir, pairs, log
+
+
+def test_kd_switches_on_per_pair_as_the_rule_says(lssd_run):
+    root, save_dir, pairs, log = lssd_run
+    history = json.loads((save_dir / "history.json").read_text())
+    records = json.loads((save_dir / "records.json").read_text())
+    assert list(records) == pairs
+    distilled = 0
+    for pair in pairs:
+        kd_on = records[pair]["kd_on"]
+        assert len(kd_on) == EPOCHS
+        assert kd_on == [expected_switch(history[pair], e) for e in range(1, EPOCHS + 1)], pair
+        for epoch, on in enumerate(kd_on, start=1):
+            gate, kd = records[pair]["mean_gate"][epoch - 1], records[pair]["kd_loss"][epoch - 1]
+            if on:
+                distilled += 1
+                assert 0 < gate <= 1 and kd > 0
+                best = records[pair]["best_epoch"][epoch - 1]
+                assert best == min(range(1, epoch), key=lambda e: (history[pair][e - 1], e))
+            else:
+                assert gate is None and kd is None
+    assert distilled >= 1, "KD never switched on: the test settings no longer make a pair stop improving"
+    assert "| kd_loss " in log and "LSSD epoch" in log
+
+
+def test_only_current_teachers_are_kept(lssd_run):
+    root, save_dir, pairs, _ = lssd_run
+    state = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    pool = state["task_state"]["lssd_pool"]
+    teacher_epochs = {entry["best_epoch"] for entry in pool["entries"].values()}
+    files = {int(p.stem.removeprefix("teacher_epoch")) for p in (save_dir / "teachers").glob("teacher_epoch*.pt")}
+    # the files of the saved table's teachers are there; nothing older than the table of the previous save
+    assert teacher_epochs <= files
+    assert len(files) <= len(teacher_epochs) + len(pairs)
+
+
+def wait_for_epoch_checkpoint(save_dir, epoch, process, timeout=300):
+    """Until checkpoint_last.pt is a complete copy of checkpoint<epoch>.pt."""
+    deadline = time.time() + timeout
+    epoch_file, last = save_dir / f"checkpoint{epoch}.pt", save_dir / "checkpoint_last.pt"
+    while time.time() < deadline and process.poll() is None:
+        if epoch_file.exists() and last.exists() and last.stat().st_size == epoch_file.stat().st_size:
+            if last.stat().st_mtime >= epoch_file.stat().st_mtime:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"checkpoint{epoch}.pt never became checkpoint_last.pt (exit {process.poll()})")
+
+
+def test_killed_run_resumes_with_the_same_teachers_history_and_records(lssd_run, tmp_path):
+    root, reference_dir, pairs, _ = lssd_run
+    save_dir = tmp_path / "checkpoints"
+    _, command = train_command(root, "o2m", EPOCHS, save_dir, method=LSSD, training=FAST)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_epoch_checkpoint(save_dir, 2, process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (save_dir / f"checkpoint{EPOCHS}.pt").exists()
+    _, log = train(root, "o2m", EPOCHS, save_dir, method=LSSD, training=FAST)
+    assert "Loaded checkpoint" in log and "teacher of epoch" in log
+
+    for name in ("history.json", "records.json"):
+        resumed = json.loads((save_dir / name).read_text())
+        reference = json.loads((reference_dir / name).read_text())
+        assert resumed.keys() == reference.keys()
+        assert json.dumps(resumed) == json.dumps(reference) or _close(resumed, reference), name
+    pools = [
+        torch.load(d / "checkpoint_last.pt", map_location="cpu", weights_only=False)["task_state"]["lssd_pool"]
+        for d in (save_dir, reference_dir)
+    ]
+    assert {k: v["best_epoch"] for k, v in pools[0]["entries"].items()} == {
+        k: v["best_epoch"] for k, v in pools[1]["entries"].items()
+    }
+    assert _close(pools[0]["entries"], pools[1]["entries"])
+
+
+def _close(a, b, tolerance=1e-5):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y, tolerance) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tolerance * max(1.0, abs(b))
+    return a == b
