@@ -54,7 +54,11 @@ def train_arguments(
     seed: int,
     history: str | None = None,
 ) -> list[str]:
-    """The ``fairseq-train`` arguments of one run (without device flags, which the runner adds)."""
+    """The ``fairseq-train`` arguments of one run (without device flags, which the runner adds).
+
+    ``method`` is a method's settings for this direction (``lssd.config.method_settings``): the criterion, its
+    flags (``criterion_args``) and the task's LSSD flags (``task_args``).
+    """
     args = task_arguments(data_bin, pairs, direction)
     args += ["--pure-batch"] if training.get("pure_batch", True) else []
     args += ["--per-pair-history", history] if history else []
@@ -68,6 +72,7 @@ def train_arguments(
         "--criterion", method["criterion"],
         "--label-smoothing", str(training["label_smoothing"]),
         *model_arguments(method.get("criterion_args", {})),
+        *model_arguments(method.get("task_args", {})),
         "--optimizer", "adam",
         "--adam-betas", str(tuple(training["adam_betas"])),
         "--adam-eps", str(training["adam_eps"]),

@@ -52,6 +52,15 @@ def training_settings(config: dict, dataset: str, direction: str) -> dict:
     return preset
 
 
+def method_settings(config: dict, method: str, direction: str) -> dict:
+    """A method's criterion and its criterion/task flags, with the per-direction overrides applied."""
+    spec = copy.deepcopy(config["methods"][method])
+    overrides = (spec.pop("by_direction", {}) or {}).get(direction) or {}
+    for key in ("criterion_args", "task_args"):
+        spec[key] = {**(spec.get(key) or {}), **(overrides.get(key) or {})}
+    return spec
+
+
 def check(config: dict) -> None:
     """Cross-reference checks; raises :class:`ConfigError` naming the key."""
     run = config["run"]
@@ -64,6 +73,14 @@ def check(config: dict) -> None:
         if name not in (config.get("methods") or {}):
             known = ", ".join(sorted(config.get("methods") or {})) or "none"
             raise ConfigError(f"run.methods[{index}]: unknown method '{name}' (declared methods: {known})")
+    for name in config.get("methods") or {}:
+        for direction in DIRECTIONS:
+            args = method_settings(config, name, direction)["criterion_args"]
+            if args.get("language_aware") and direction == "m2o" and direction in config["run"]["directions"]:
+                raise ConfigError(
+                    f"methods.{name}.criterion_args.language_aware: language-aware distillation is for eng→X (o2m) "
+                    f"only; set it under methods.{name}.by_direction.o2m"
+                )
     for name, spec in datasets.items():
         key = f"datasets.{name}"
         pivot = spec["pivot"]

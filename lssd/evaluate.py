@@ -24,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lssd.cli import device_arguments, split_passthrough
 from lssd.io import read_lines, write_json, write_lines
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
@@ -83,11 +84,10 @@ def score(hypotheses: list[str], references: list[str], target_lang: str) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        print("usage: python -m lssd.evaluate [options] -- <fairseq-generate arguments>", file=sys.stderr)
+    parts = split_passthrough(argv, "lssd.evaluate", "fairseq-generate")
+    if parts is None:
         return 2
-    split = argv.index("--")
+    own_args, generate_args = parts
     parser = argparse.ArgumentParser(description="translate and score one pair's split")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--hypotheses", required=True, type=Path)
@@ -95,13 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", required=True, type=Path, help="raw (not encoded) reference text")
     parser.add_argument("--target-lang", required=True)
     parser.add_argument("--meta", default="{}", help="JSON merged into the output (dataset, run, pair, split)")
-    options = parser.parse_args(argv[:split])
-    generate_args = argv[split + 1 :]
+    options = parser.parse_args(own_args)
 
-    import torch
-
-    device = [] if torch.cuda.is_available() else ["--cpu"]
-    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args, *device]
+    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args, *device_arguments()]
     print("$ " + " ".join(command), flush=True)
     completed = subprocess.run(command, capture_output=True, text=True)
     sys.stderr.write(completed.stderr)

@@ -237,12 +237,16 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
                 metrics.log_scalar(f"loss_{pair}", bits_per_token(loss, ntokens), ntokens, round=3)
 
     # ----------------------------------------------------------------------------------- history
-    def history_path(self) -> str | None:
-        path = getattr(self.args, "per_pair_history", None)
+    def output_path(self, option: str, default_name: str) -> str | None:
+        """The file a task option names, else ``<save-dir>/<default_name>``."""
+        path = getattr(self.args, option, None)
         if path:
             return path
         save_dir = getattr(self.args, "save_dir", None)
-        return os.path.join(save_dir, "history.json") if save_dir else None
+        return os.path.join(save_dir, default_name) if save_dir else None
+
+    def history_path(self) -> str | None:
+        return self.output_path("per_pair_history", "history.json")
 
     def commit_validation(self) -> None:
         """Record the last validation's per-pair losses under its epoch and write the history file."""
@@ -491,8 +495,4 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             self.records.save(path)
 
     def records_path(self) -> str | None:
-        path = getattr(self.args, "lssd_records", None)
-        if path:
-            return path
-        save_dir = getattr(self.args, "save_dir", None)
-        return os.path.join(save_dir, "records.json") if save_dir else None
+        return self.output_path("lssd_records", "records.json")

@@ -6,12 +6,13 @@
   settings (the config changed), the old directory is moved aside to ``<save-dir>.stale-<time>``, never
   silently resumed and never deleted.
 * The device flags are chosen here, at run time: ``--cpu`` without CUDA, ``--fp16`` on a GPU when asked for.
-* When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss) and the per-pair history are copied
-  to the rule's declared outputs.
+* When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss), the per-pair history and the LSSD
+  records are copied to the rule's declared outputs.
 
 Usage::
 
-    python -m lssd.train_run --save-dir DIR --best OUT.pt --history OUT.json [--fp16] -- <fairseq-train args>
+    python -m lssd.train_run --save-dir DIR --best OUT.pt --history OUT.json [--records OUT.json] [--fp16] \
+        -- <fairseq-train args>
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from lssd.cli import device_arguments, split_passthrough
 from lssd.io import copy_file, write_json
 
 ARGS_FILE = "run_args.json"
@@ -48,27 +50,18 @@ def prepare_save_dir(save_dir: Path, args: list[str]) -> None:
     write_json(record, args)
 
 
-def device_arguments(fp16: bool) -> list[str]:
-    import torch
-
-    if not torch.cuda.is_available():
-        return ["--cpu"]
-    return ["--fp16"] if fp16 else []
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        print("usage: python -m lssd.train_run [options] -- <fairseq-train arguments>", file=sys.stderr)
+    parts = split_passthrough(argv, "lssd.train_run", "fairseq-train")
+    if parts is None:
         return 2
-    split = argv.index("--")
+    own_args, fairseq_args = parts
     parser = argparse.ArgumentParser(description="resumable fairseq-train for one run")
     parser.add_argument("--save-dir", required=True, type=Path)
     parser.add_argument("--best", required=True, type=Path, help="where to copy checkpoint_best.pt")
     parser.add_argument("--history", required=True, type=Path, help="where to copy the per-pair history")
+    parser.add_argument("--records", type=Path, help="where to copy the LSSD records (teachers, switch, gates)")
     parser.add_argument("--fp16", action="store_true", help="train in fp16 when a GPU is used")
-    options = parser.parse_args(argv[:split])
-    fairseq_args = argv[split + 1 :]
+    options = parser.parse_args(own_args)
 
     prepare_save_dir(options.save_dir, fairseq_args)
     command = [sys.executable, "-m", "fairseq_cli.train", *fairseq_args, *device_arguments(options.fp16)]
@@ -78,15 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fairseq-train failed with exit code {completed.returncode}", file=sys.stderr)
         return completed.returncode
 
-    best = options.save_dir / "checkpoint_best.pt"
-    history = options.save_dir / "history.json"
-    for path in (best, history):
-        if not path.exists():
-            print(f"fairseq-train finished but {path} is missing", file=sys.stderr)
+    published = {
+        options.save_dir / "history.json": options.history,
+        options.save_dir / "records.json": options.records,
+        options.save_dir / "checkpoint_best.pt": options.best,  # last: the rule's main output
+    }
+    for source, target in published.items():
+        if target is None:
+            continue
+        if not source.exists():
+            print(f"fairseq-train finished but {source} is missing", file=sys.stderr)
             return 1
-    copy_file(history, options.history)
-    copy_file(best, options.best)
-    print(f"published {options.best} and {options.history}", flush=True)
+        copy_file(source, target)
+        print(f"published {target}", flush=True)
     return 0
 
 

@@ -28,7 +28,7 @@ def test_pairs_and_langtoks_per_direction():
             pairs=lssd_config.pairs(config, "demo", direction),
             direction=direction,
             training=settings,
-            method=config["methods"]["baseline"],
+            method=lssd_config.method_settings(config, "baseline", direction),
             seed=7,
         )
         assert args[args.index("--encoder-langtok") + 1] == langtok
@@ -39,6 +39,29 @@ def test_pairs_and_langtoks_per_direction():
         assert "--layernorm-embedding" in args
         assert args[args.index("--seed") + 1] == "7"
         assert args[args.index("--required-batch-size-multiple") + 1] == "1"
+
+
+def test_lssd_methods_carry_their_per_direction_settings():
+    config = demo_config()
+    m2o = lssd_config.method_settings(config, "lssd_adaptive", "m2o")
+    o2m = lssd_config.method_settings(config, "lssd_adaptive", "o2m")
+    assert m2o["criterion_args"] == {
+        "distillation_variant": "adaptive", "distillation_level": "sentence", "distillation_weight": 2.5
+    }  # fmt: skip
+    assert o2m["criterion_args"]["language_aware"] is True and o2m["criterion_args"]["distillation_weight"] == 0.5
+    args = commands.train_arguments(
+        data_bin="bin", save_dir="ck", pairs=["eng-bos"], direction="o2m",
+        training=lssd_config.training_settings(config, "demo", "o2m"), method=o2m, seed=1,
+    )  # fmt: skip
+    assert args[args.index("--criterion") + 1] == "lssd_distillation"
+    assert args[args.index("--distillation-variant") + 1] == "adaptive"
+    assert args[args.index("--distillation-level") + 1] == "sentence"
+    assert args[args.index("--distillation-weight") + 1] == "0.5"
+    assert "--language-aware" in args
+    assert args[args.index("--max-epoch") + 1] == "22"
+    single = lssd_config.method_settings(config, "lssd_single_teacher", "m2o")
+    single_args = commands.model_arguments(single["task_args"])
+    assert single_args == ["--lssd-single-teacher"]
 
 
 def test_by_direction_overrides():

@@ -26,7 +26,8 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
     result = dry_run(tmp_path, DEMO)
     assert result.returncode == 0, result.stderr
     plan = result.stdout + result.stderr
-    for rule, count in (("prepare_demo", 1), ("train", 2), ("evaluate", 16), ("tables", 2)):
+    # 4 methods × 2 directions; 8 pairs per direction
+    for rule, count in (("prepare_demo", 1), ("train", 8), ("evaluate", 64), ("tables", 2)):
         assert any(line.split() == [rule, str(count)] for line in plan.splitlines()), (rule, plan)
 
 
@@ -44,6 +45,14 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         (lambda c: c["trainings"]["demo_tiny"].update(max_epochs=3), "'max_epochs' was unexpected"),
         (lambda c: c["run"].update(methods=["lssd_whole"]), "run.methods[0]: unknown method 'lssd_whole'"),
         (lambda c: c["datasets"]["demo"].update(training="big"), "datasets.demo.training: unknown training preset"),
+        (
+            lambda c: c["methods"]["lssd_whole"]["criterion_args"].update(language_aware=True),
+            "methods.lssd_whole.criterion_args.language_aware: language-aware distillation is for eng→X (o2m) only",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"]["by_direction"]["o2m"].update(weight=1),
+            "['methods']['lssd_whole']['by_direction']['o2m']",
+        ),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):

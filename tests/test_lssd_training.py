@@ -125,3 +125,28 @@ def _close(a, b, tolerance=1e-5):
     if isinstance(a, float) and isinstance(b, float):
         return abs(a - b) <= tolerance * max(1.0, abs(b))
     return a == b
+
+
+def test_language_mask_is_the_target_languages_pieces(lssd_run):
+    from fairseq import checkpoint_utils
+
+    root, save_dir, pairs, _ = lssd_run
+    _, _, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint_last.pt")])
+    dictionary = task.target_dictionary
+    mask = task.vocab_mask("mkd", "cpu")
+    pieces = {line.split()[0] for line in (root / "bin" / "LS_dict.mkd.txt").read_text().splitlines()}
+    kept = {dictionary[i] for i in range(len(dictionary)) if mask[i]}
+    assert kept == pieces | {"<s>", "<pad>", "</s>", "<unk>", "__mkd__"}
+    assert not mask[dictionary.index("__fra__")]
+
+
+def test_single_teacher_ablation_gives_every_pair_the_same_teacher(data_bin, tmp_path):
+    root, _ = data_bin
+    method = {**LSSD, "task_args": {"lssd_single_teacher": True}}
+    pairs, _ = train(root, "o2m", 4, tmp_path / "single", method=method, training=FAST)
+    records = json.loads((tmp_path / "single" / "records.json").read_text())
+    history = json.loads((tmp_path / "single" / "history.json").read_text())
+    for epoch in range(2, 5):
+        best = {records[pair]["best_epoch"][epoch - 1] for pair in pairs}
+        overall_best = min(range(1, epoch), key=lambda e: (history["all"][e - 1], e))
+        assert best == {overall_best}

@@ -41,7 +41,7 @@ def train_args(wildcards):
         pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
         direction=wildcards.direction,
         training=settings,
-        method=config["methods"][wildcards.method],
+        method=lssd_config.method_settings(config, wildcards.method, wildcards.direction),
         seed=int(wildcards.seed),
     )
     return shlex.join(args)
@@ -117,6 +117,7 @@ def all_targets():
     targets = []
     for dataset, direction, method, seed in RUNS:
         targets.append(run_dir(dataset, direction, method, seed, "history.json"))
+        targets.append(run_dir(dataset, direction, method, seed, "records.json"))
         for split in config["evaluation"]["splits"]:
             for pair in lssd_config.pairs(config, dataset, direction):
                 targets.append(f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json")

@@ -8,6 +8,7 @@ rule train:
     output:
         best="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
         history="results/train/{dataset}/{direction}/{method}/seed{seed}/history.json",
+        records="results/train/{dataset}/{direction}/{method}/seed{seed}/records.json",
     log:
         "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
     threads: 2
@@ -21,4 +22,4 @@ rule train:
         fp16="--fp16" if config["run"]["fp16"] else "",
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
-        " --history {output.history} {params.fp16} -- {params.args} >> {log} 2>&1"
+        " --history {output.history} --records {output.records} {params.fp16} -- {params.args} >> {log} 2>&1"
