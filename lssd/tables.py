@@ -1,27 +1,35 @@
-"""Result tables with pandas: one per dataset, direction and metric; methods as rows, pairs as columns ordered by
-training size (largest first, as the paper's tables), then the unweighted average over pairs.
+"""Paper-style result tables with pandas: one per dataset, direction and metric, in CSV, Markdown and LaTeX.
 
-A cell is the mean over the seeds that were run. Writes ``<prefix>.<metric>.csv`` and ``<prefix>.<metric>.md``.
+Rows are the methods; columns the pairs (named by their non-English language) from high- to low-resource
+(training size), then the average over pairs and the low- and high-resource averages (by the languages' roles).
+A cell is the mean over seeds, with the standard deviation when several seeds ran (averages are computed per seed
+first). ``†`` marks a significant gain over the baseline (paired bootstrap on the first seed,
+``lssd.significance``). For a paper setting, the published rows follow, marked as published, then the
+differences of our numbers to them; the CSV's ``kind`` column says which row is which
+(``computed | published | difference``): a published number is never in a computed row.
 
 Usage::
 
-    python -m lssd.tables --manifest results/data/demo/manifest.json --methods baseline \
-        --out-prefix results/tables/demo/m2o  results/eval/demo/m2o/*/seed*/*.test.json
+    python -m lssd.tables --manifest M.json --methods baseline,lssd_whole --out-prefix results/tables/demo/m2o \
+        [--direction m2o --paper-setting ted8_diverse] [--significance S.json ...] RESULT.json ...
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from lssd.io import atomic_path
+from lssd.published import published_rows
 
 METRICS = ("bleu", "chrf")
-AVERAGE = "avg"
+AVERAGE, LOW_AVERAGE, HIGH_AVERAGE = "avg", "low_avg", "high_avg"
+SIGNIFICANT = "†"
 
 
 def load_results(paths: list[Path]) -> pd.DataFrame:
@@ -39,46 +47,204 @@ def pair_language(pair: str, pivot: str) -> str:
     return target if source == pivot else source
 
 
-def results_table(results: pd.DataFrame, metric: str, methods: list[str], languages: list[str], pivot: str):
-    """Methods × languages (+ ``avg``) of the seed-mean of ``metric``; the average is over the listed languages."""
-    frame = results.assign(language=[pair_language(pair, pivot) for pair in results["pair"]])
-    table = frame.groupby(["method", "language"])[metric].mean().unstack("language")
-    missing = [lang for lang in languages if lang not in table.columns]
-    if missing:
-        raise ValueError(f"no {metric} result for language(s) {', '.join(missing)}")
-    table = table.reindex(index=[m for m in methods if m in table.index], columns=languages)
-    table[AVERAGE] = table[languages].mean(axis=1)
-    table.index.name = "method"
-    return table.round(2)
-
-
 def languages_by_training_size(manifest: dict) -> list[str]:
     sizes = {lang: info["sizes"]["train"] for lang, info in manifest["languages"].items()}
     return sorted(sizes, key=lambda lang: (-sizes[lang], lang))
 
 
-def write_table(table: pd.DataFrame, prefix: Path, metric: str, title: str) -> None:
+def language_roles(manifest: dict) -> dict[str, str | None]:
+    return {lang: info.get("role") for lang, info in manifest["languages"].items()}
+
+
+def average_columns(languages: list[str], roles: dict[str, str | None]) -> dict[str, list[str]]:
+    columns = {AVERAGE: languages}
+    for name, role in ((LOW_AVERAGE, "low"), (HIGH_AVERAGE, "high")):
+        members = [lang for lang in languages if roles.get(lang) == role]
+        if members:
+            columns[name] = members
+    return columns
+
+
+def per_seed_table(results: pd.DataFrame, metric: str, languages: list[str], roles: dict, pivot: str):
+    """(method, seed) × columns: every language's score and the averages, for each seed separately."""
+    frame = results.assign(language=[pair_language(pair, pivot) for pair in results["pair"]])
+    table = frame.pivot_table(index=["method", "seed"], columns="language", values=metric, aggfunc="mean")
+    missing = [lang for lang in languages if lang not in table.columns]
+    if missing:
+        raise ValueError(f"no {metric} result for language(s) {', '.join(missing)}")
+    incomplete = table[languages].isna().any(axis=1)
+    if incomplete.any():
+        raise ValueError(f"runs without a {metric} score for every pair: {list(table.index[incomplete])}")
+    table = table[languages].copy()
+    for name, members in average_columns(languages, roles).items():
+        table[name] = table[members].mean(axis=1)
+    return table
+
+
+def results_table(results, metric, methods, languages, pivot, roles=None):
+    """Methods × columns of the seed-mean of ``metric`` (rounded to 2 decimals)."""
+    mean, _, _ = seed_statistics(results, metric, methods, languages, pivot, roles or {})
+    return mean.round(2)
+
+
+def seed_statistics(results, metric, methods, languages, pivot, roles):
+    """Mean and standard deviation over seeds, and the number of seeds, per method and column."""
+    per_seed = per_seed_table(results, metric, languages, roles, pivot)
+    grouped = per_seed.groupby(level="method")
+    order = [m for m in methods if m in grouped.groups]
+    mean = grouped.mean().reindex(order)
+    std = grouped.std(ddof=1).reindex(order)
+    seeds = grouped.size().reindex(order)
+    mean.index.name = std.index.name = "method"
+    return mean, std, seeds
+
+
+def significance_marks(paths: list[Path], pivot: str) -> dict[tuple[str, str], bool]:
+    marks = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        for pair, test in data["pairs"].items():
+            marks[(data["method"], pair_language(pair, pivot))] = bool(test["significant_gain"])
+    return marks
+
+
+def build_rows(mean, std, seeds, marks, published, methods_run) -> list[dict]:
+    """The table as rows: computed, then published, then differences (ours − published)."""
+    columns = list(mean.columns)
+    rows = []
+    for method in mean.index:
+        cells = {}
+        for column in columns:
+            deviation = std.loc[method, column] if seeds[method] > 1 else None
+            cells[column] = (mean.loc[method, column], deviation, marks.get((method, column), False))
+        rows.append({"kind": "computed", "label": method, "source": f"{seeds[method]} seed(s)", "cells": cells})
+    for row in published:
+        cells = {c: (row["values"][c], None, False) for c in columns if c in row["values"]}
+        rows.append(
+            {"kind": "published", "label": f"published: {row['name']}", "source": row["source"], "cells": cells}
+        )
+    for row in published:
+        targets = [row["compare"]] if row["compare"] in mean.index else []
+        if row["compare"] == "lssd":
+            targets = [m for m in mean.index if m.startswith("lssd")]
+        for method in targets:
+            cells = {
+                c: (mean.loc[method, c] - row["values"][c], None, False)
+                for c in columns
+                if c in row["values"] and not math.isnan(mean.loc[method, c])
+            }
+            label = f"Δ {method} − published {row['name']}"
+            rows.append({"kind": "difference", "label": label, "source": row["source"], "cells": cells})
+    return rows
+
+
+def format_cell(cell, plus=False) -> str:
+    if cell is None:
+        return ""
+    value, deviation, significant = cell
+    text = f"{value:+.2f}" if plus else f"{value:.2f}"
+    if deviation is not None and not math.isnan(deviation):
+        text += f" ± {deviation:.2f}"
+    return text + (SIGNIFICANT if significant else "")
+
+
+def render_csv(rows, columns) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        record = {"method": row["label"], "kind": row["kind"], "source": row["source"]}
+        for column in columns:
+            cell = row["cells"].get(column)
+            record[column] = None if cell is None else round(float(cell[0]), 4)
+            if row["kind"] == "computed":
+                record[f"{column}_std"] = None if cell is None or cell[1] is None else round(float(cell[1]), 4)
+                record[f"{column}_significant"] = bool(cell[2]) if cell is not None else False
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def render_markdown(rows, columns, title, note) -> str:
+    header = ["method", *columns]
+    lines = [
+        f"### {title}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([":---"] + ["---:"] * len(columns)) + "|",
+    ]
+    for row in rows:
+        plus = row["kind"] == "difference"
+        label = f"*{row['label']}*" if row["kind"] != "computed" else row["label"]
+        cells = [format_cell(row["cells"].get(c), plus) for c in columns]
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join([*lines, "", note, ""])
+
+
+def latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(char, escaped)
+    for char, escaped in (("†", r"$^\dagger$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("−", "--"), ("τ", r"$\tau$"),
+                          ("χ", r"$\chi$")):  # fmt: skip
+        text = text.replace(char, escaped)
+    return text
+
+
+def render_latex(rows, columns, title, note) -> str:
+    lines = [
+        f"% {title}",
+        r"\begin{tabular}{l" + "r" * len(columns) + "}",
+        r"\toprule",
+        " & ".join(["Method", *[latex_escape(c) for c in columns]]) + r" \\",
+        r"\midrule",
+    ]
+    previous = "computed"
+    for row in rows:
+        if row["kind"] != previous:
+            lines.append(r"\midrule")
+            previous = row["kind"]
+        cells = [latex_escape(format_cell(row["cells"].get(c), row["kind"] == "difference")) for c in columns]
+        label = latex_escape(row["label"])
+        lines.append(" & ".join([r"\textit{" + label + "}" if row["kind"] != "computed" else label, *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", f"% {latex_escape(note)}", ""]
+    return "\n".join(lines)
+
+
+def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
+    note = (
+        f"Mean over seeds (± standard deviation when several ran); {SIGNIFICANT}: significant gain over the baseline "
+        "(paired bootstrap, first seed, p < 0.05). Columns from high- to low-resource; avg, low_avg, high_avg: "
+        "unweighted averages over all, low- and high-resource pairs. Published rows are the authors' numbers; "
+        "Δ rows are ours minus them."
+    )
     with atomic_path(f"{prefix}.{metric}.csv") as tmp:
-        table.to_csv(tmp, float_format="%.2f")
+        render_csv(rows, columns).to_csv(tmp, index=False)
     with atomic_path(f"{prefix}.{metric}.md") as tmp:
-        tmp.write_text(f"### {title}\n\n{table.to_markdown(floatfmt='.2f')}\n", encoding="utf-8")
+        tmp.write_text(render_markdown(rows, columns, title, note), encoding="utf-8")
+    with atomic_path(f"{prefix}.{metric}.tex") as tmp:
+        tmp.write_text(render_latex(rows, columns, title, note), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="per-pair result tables for one dataset and direction")
-    parser.add_argument("--manifest", required=True, type=Path, help="the dataset's data manifest (training sizes)")
+    parser.add_argument("--manifest", required=True, type=Path, help="the dataset's data manifest (sizes, roles)")
     parser.add_argument("--methods", required=True, help="comma-separated methods, in row order")
     parser.add_argument("--out-prefix", required=True, type=Path)
     parser.add_argument("--title", default="")
+    parser.add_argument("--direction", choices=["m2o", "o2m"], help="for the published rows")
+    parser.add_argument("--paper-setting", default=None, help="ted8_diverse | ted8_related | wmt6 (published rows)")
+    parser.add_argument("--significance", action="append", default=[], type=Path, help="an lssd.significance output")
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
     args = parser.parse_args(argv)
     manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
     results = load_results(args.results)
     languages = languages_by_training_size(manifest)
+    roles = language_roles(manifest)
+    methods = args.methods.split(",")
+    marks = significance_marks(args.significance, manifest["pivot"])
     for metric in METRICS:
-        table = results_table(results, metric, args.methods.split(","), languages, manifest["pivot"])
-        write_table(table, args.out_prefix, metric, f"{args.title} {metric.upper()}".strip())
-        print(table.to_string())
+        mean, std, seeds = seed_statistics(results, metric, methods, languages, manifest["pivot"], roles)
+        published = published_rows(args.paper_setting, args.direction) if metric == "bleu" else []
+        rows = build_rows(mean, std, seeds, marks if metric == "bleu" else {}, published, methods)
+        write_tables(rows, list(mean.columns), args.out_prefix, metric, f"{args.title} {metric.upper()}".strip())
+        print(render_markdown(rows, list(mean.columns), metric, ""))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Result tables from per-pair evaluation files."""
+"""Result tables from per-pair evaluation files: averages, seeds, significance marks, published rows."""
 
 import json
 
@@ -10,9 +10,9 @@ from lssd import tables
 MANIFEST = {
     "pivot": "eng",
     "languages": {
-        "bos": {"sizes": {"train": 65}},
-        "fra": {"sizes": {"train": 600}},
-        "mkd": {"sizes": {"train": 90}},
+        "bos": {"role": "low", "sizes": {"train": 65}},
+        "fra": {"role": "high", "sizes": {"train": 600}},
+        "mkd": {"role": "low", "sizes": {"train": 90}},
     },
 }
 
@@ -21,33 +21,41 @@ def write_results(tmp_path, rows):
     paths = []
     for method, seed, pair, bleu, chrf in rows:
         path = tmp_path / f"{method}.{seed}.{pair}.json"
-        path.write_text(
-            json.dumps({"method": method, "seed": seed, "pair": pair, "split": "test", "bleu": bleu, "chrf": chrf})
-        )
+        result = {"method": method, "seed": seed, "pair": pair, "split": "test", "bleu": bleu, "chrf": chrf}
+        path.write_text(json.dumps(result))
         paths.append(path)
     return paths
 
 
-def test_table_orders_by_training_size_averages_seeds_and_pairs(tmp_path):
-    rows = [
-        ("baseline", 1, "eng-bos", 10.0, 30.0),
-        ("baseline", 2, "eng-bos", 12.0, 32.0),
-        ("baseline", 1, "eng-fra", 30.0, 50.0),
-        ("baseline", 2, "eng-fra", 30.0, 50.0),
-        ("baseline", 1, "eng-mkd", 20.0, 40.0),
-        ("baseline", 2, "eng-mkd", 22.0, 42.0),
-        ("other", 1, "eng-bos", 1.0, 2.0),
-        ("other", 1, "eng-fra", 2.0, 3.0),
-        ("other", 1, "eng-mkd", 3.0, 4.0),
-    ]
-    results = tables.load_results(write_results(tmp_path, rows))
+ROWS = [
+    ("baseline", 1, "eng-bos", 10.0, 30.0),
+    ("baseline", 2, "eng-bos", 12.0, 32.0),
+    ("baseline", 1, "eng-fra", 30.0, 50.0),
+    ("baseline", 2, "eng-fra", 30.0, 50.0),
+    ("baseline", 1, "eng-mkd", 20.0, 40.0),
+    ("baseline", 2, "eng-mkd", 22.0, 42.0),
+    ("lssd_whole", 1, "eng-bos", 1.0, 2.0),
+    ("lssd_whole", 1, "eng-fra", 2.0, 3.0),
+    ("lssd_whole", 1, "eng-mkd", 3.0, 4.0),
+]
+
+
+def test_table_orders_by_training_size_averages_seeds_and_groups(tmp_path):
+    results = tables.load_results(write_results(tmp_path, ROWS))
     languages = tables.languages_by_training_size(MANIFEST)
     assert languages == ["fra", "mkd", "bos"]
-    table = tables.results_table(results, "bleu", ["baseline", "other"], languages, "eng")
-    assert list(table.columns) == ["fra", "mkd", "bos", "avg"]
-    assert list(table.index) == ["baseline", "other"]
-    assert table.loc["baseline"].tolist() == [30.0, 21.0, 11.0, pytest.approx(62 / 3, abs=0.005)]
-    assert table.loc["other", "avg"] == 2.0
+    roles = tables.language_roles(MANIFEST)
+    mean, std, seeds = tables.seed_statistics(results, "bleu", ["baseline", "lssd_whole"], languages, "eng", roles)
+    assert list(mean.columns) == ["fra", "mkd", "bos", "avg", "low_avg", "high_avg"]
+    assert list(mean.index) == ["baseline", "lssd_whole"]
+    assert mean.loc["baseline", ["fra", "mkd", "bos"]].tolist() == [30.0, 21.0, 11.0]
+    # seed 1: avg (30+20+10)/3 = 20, seed 2: (30+22+12)/3 = 21.333 → mean 20.667, sample std 0.943
+    assert mean.loc["baseline", "avg"] == pytest.approx(62 / 3)
+    assert std.loc["baseline", "avg"] == pytest.approx(0.9428, abs=1e-4)
+    assert std.loc["baseline", "bos"] == pytest.approx(1.4142, abs=1e-4)
+    assert mean.loc["baseline", "low_avg"] == pytest.approx(16.0)  # mkd and bos
+    assert mean.loc["baseline", "high_avg"] == 30.0
+    assert seeds.to_dict() == {"baseline": 2, "lssd_whole": 1}
 
 
 def test_missing_language_is_an_error(tmp_path):
@@ -56,17 +64,66 @@ def test_missing_language_is_an_error(tmp_path):
         tables.results_table(results, "bleu", ["baseline"], ["fra", "bos"], "eng")
 
 
-def test_cli_writes_csv_and_markdown(tmp_path):
-    paths = write_results(tmp_path, [("baseline", 1, f"{lang}-eng", 5.0, 6.0) for lang in ("bos", "fra", "mkd")])
+def run_cli(tmp_path, extra=()):
+    paths = write_results(tmp_path, ROWS)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(MANIFEST))
-    prefix = tmp_path / "out" / "m2o"
-    assert (
-        tables.main(
-            ["--manifest", str(manifest), "--methods", "baseline", "--out-prefix", str(prefix), *map(str, paths)]
+    significance = tmp_path / "sig.json"
+    significance.write_text(
+        json.dumps(
+            {
+                "method": "lssd_whole",
+                "pairs": {
+                    "eng-bos": {"significant_gain": True},
+                    "eng-fra": {"significant_gain": False},
+                    "eng-mkd": {"significant_gain": False},
+                },
+            }
         )
-        == 0
     )
-    frame = pd.read_csv(f"{prefix}.bleu.csv", index_col=0)
-    assert frame.loc["baseline", "avg"] == 5.0
-    assert "| baseline" in (tmp_path / "out" / "m2o.chrf.md").read_text()
+    prefix = tmp_path / "out" / "o2m"
+    arguments = ["--manifest", str(manifest), "--methods", "baseline,lssd_whole", "--out-prefix", str(prefix)]
+    arguments += ["--significance", str(significance), *extra, *map(str, paths)]
+    assert tables.main(arguments) == 0
+    return prefix
+
+
+def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
+    prefix = run_cli(tmp_path)
+    frame = pd.read_csv(f"{prefix}.bleu.csv")
+    baseline = frame[frame["method"] == "baseline"].iloc[0]
+    assert baseline["kind"] == "computed" and baseline["avg"] == pytest.approx(20.6667, abs=1e-4)
+    assert baseline["bos_std"] == pytest.approx(1.4142, abs=1e-4)
+    whole = frame[frame["method"] == "lssd_whole"].iloc[0]
+    assert bool(whole["bos_significant"]) and not bool(whole["fra_significant"])
+    markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
+    assert "| baseline | 30.00 ± 0.00 | 21.00 ± 1.41 | 11.00 ± 1.41 |" in markdown
+    assert "| lssd_whole | 2.00 | 3.00 | 1.00† |" in markdown
+    latex = (tmp_path / "out" / "o2m.bleu.tex").read_text()
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "1.00$^\\dagger$" in latex
+    assert "lssd\\_whole" in latex
+    chrf = (tmp_path / "out" / "o2m.chrf.md").read_text()
+    assert "†" not in chrf.split("\n\n")[1]  # significance is tested on BLEU
+
+
+def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
+    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "ted8_diverse"])
+    frame = pd.read_csv(f"{prefix}.bleu.csv")
+    computed = frame[frame["kind"] == "computed"]
+    assert computed["method"].tolist() == ["baseline", "lssd_whole"]
+    assert computed["fra"].tolist() == [30.0, 2.0]  # our numbers only
+    published = frame[frame["kind"] == "published"]
+    first = published.iloc[0]
+    assert first["method"] == "published: Temperature τ=1" and first["fra"] == 40.26 and first["bos"] == 16.82
+    assert first["avg"] == 22.75 and pd.isna(first["low_avg"])  # not published: left empty, never filled in
+    lssd = published[published["method"] == "published: LSSD (variant not stated)"].iloc[0]
+    assert lssd["avg"] == 23.55 and pd.isna(lssd["fra"])
+    difference = frame[frame["kind"] == "difference"]
+    baseline_delta = difference[difference["method"] == "Δ baseline − published Temperature τ=1"].iloc[0]
+    assert baseline_delta["fra"] == pytest.approx(30.0 - 40.26)
+    assert baseline_delta["avg"] == pytest.approx(62 / 3 - 22.75, abs=1e-4)
+    whole_delta = difference[difference["method"] == "Δ lssd_whole − published LSSD (variant not stated)"].iloc[0]
+    assert whole_delta["avg"] == pytest.approx(2.0 - 23.55) and pd.isna(whole_delta["fra"])
+    markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
+    assert "| *published: Temperature τ=1* | 40.26 |" in markdown
+    assert "Pareto-MD" in frame["source"].iloc[2]

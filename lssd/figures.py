@@ -1,0 +1,194 @@
+"""Convergence figures (matplotlib; PNG and PDF), drawn from the runs' history and records files alone.
+
+* ``curves``: per-pair dev loss against epoch for one run (the baseline): low-resource pairs dashed, each curve's
+  minimum marked, a vertical line at the epoch the overall dev loss picks (``checkpoint_best.pt``).
+* ``compare``: one panel per pair, the baseline against each LSSD variant.
+* ``distillation``: per pair and epoch, where KD was on, coloured by the mean gate (one panel per method).
+
+Usage::
+
+    python -m lssd.figures curves --history H.json --manifest M.json --title T --out PREFIX
+    python -m lssd.figures compare --history baseline=H1.json lssd_whole=H2.json --manifest M.json --out PREFIX
+    python -m lssd.figures distillation --records lssd_whole=R1.json ... --history-ref H.json --out PREFIX
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lssd.convergence import ALL, best_epoch  # noqa: E402
+from lssd.io import atomic_path  # noqa: E402
+
+LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
+
+
+def save(figure, prefix: Path) -> list[Path]:
+    paths = []
+    for suffix in ("png", "pdf"):
+        path = Path(f"{prefix}.{suffix}")
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=suffix, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(figure)
+    return paths
+
+
+def pair_language(pair: str, pivot: str) -> str:
+    source, target = pair.split("-")
+    return target if source == pivot else source
+
+
+def roles_of(manifest: dict) -> dict[str, str]:
+    return {lang: info.get("role") or "high" for lang, info in manifest["languages"].items()}
+
+
+def plot_curves(history: dict, manifest: dict, title: str):
+    """Figure (a): every pair's dev loss, its minimum, and the overall-best epoch."""
+    roles = roles_of(manifest)
+    pairs = [name for name in history if name != ALL]
+    epochs = np.arange(1, len(history[ALL]) + 1)
+    figure, axis = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10")
+    for index, pair in enumerate(pairs):
+        values = np.array(history[pair], dtype=float)
+        low = roles.get(pair_language(pair, manifest["pivot"])) == "low"
+        best = best_epoch(history[pair])
+        colour = colours(index % 10)
+        axis.plot(epochs, values, linestyle="--" if low else "-", color=colour, label=f"{pair} (best {best})")
+        axis.plot(best, values[best - 1], "o", color=colour, markersize=6)
+    overall = best_epoch(history[ALL])
+    axis.axvline(overall, color="black", linewidth=1, linestyle=":", label=f"overall best epoch ({overall})")
+    finite = np.concatenate([np.array(history[p], dtype=float) for p in pairs])
+    low_end, high_end = np.nanmin(finite), np.nanpercentile(finite, 90)
+    axis.set_ylim(low_end - 0.1 * (high_end - low_end), high_end + 0.1 * (high_end - low_end))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(LOSS_LABEL)
+    axis.set_title(f"{title}\n(dashed: low-resource, solid: high-resource, dot: the pair's best epoch)", fontsize=10)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, ncol=2, loc="upper right")
+    return figure
+
+
+def plot_compare(histories: dict[str, dict], manifest: dict, title: str):
+    """Figure (b): one panel per pair, each method's dev-loss curve, minima marked."""
+    first = next(iter(histories.values()))
+    pairs = [name for name in first if name != ALL]
+    columns = min(4, len(pairs))
+    rows = math.ceil(len(pairs) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False, sharex=True)
+    colours = plt.get_cmap("tab10")
+    roles = roles_of(manifest)
+    for index, pair in enumerate(pairs):
+        axis = axes[index // columns][index % columns]
+        for m, (method, history) in enumerate(histories.items()):
+            values = np.array(history[pair], dtype=float)
+            epochs = np.arange(1, len(values) + 1)
+            best = best_epoch(history[pair])
+            axis.plot(epochs, values, color=colours(m % 10), label=method, linewidth=1.4 if m == 0 else 1.0)
+            axis.plot(best, values[best - 1], "o", color=colours(m % 10), markersize=4)
+        role = roles.get(pair_language(pair, manifest["pivot"]), "")
+        axis.set_title(f"{pair} ({role}-resource)" if role else pair, fontsize=9)
+        tail = np.concatenate([np.array(h[pair], dtype=float)[2:] for h in histories.values()])
+        if tail.size:
+            spread = np.nanmax(tail) - np.nanmin(tail)
+            axis.set_ylim(np.nanmin(tail) - 0.05 * spread, np.nanmax(tail) + 0.05 * spread)
+        axis.grid(alpha=0.3)
+        axis.tick_params(labelsize=7)
+        if index % columns == 0:
+            axis.set_ylabel("dev loss (bits/token)", fontsize=8)
+        if index // columns == rows - 1:
+            axis.set_xlabel("epoch", fontsize=8)
+    for index in range(len(pairs), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    figure.suptitle(f"{title}: dev loss per pair, baseline vs LSSD (dot: best epoch)", fontsize=11)
+    figure.tight_layout(rect=(0, 0.04, 1, 0.96))
+    return figure
+
+
+def distillation_matrix(records: dict) -> tuple[list[str], np.ndarray]:
+    """Pairs × epochs: the mean gate where KD was on (1 for Whole), NaN where it was off."""
+    pairs = list(records)
+    epochs = max(len(records[p]["kd_on"]) for p in pairs) if pairs else 0
+    matrix = np.full((len(pairs), epochs), np.nan)
+    for row, pair in enumerate(pairs):
+        for column, on in enumerate(records[pair]["kd_on"]):
+            if on:
+                gate = records[pair]["mean_gate"][column]
+                matrix[row, column] = 1.0 if gate is None else gate
+    return pairs, matrix
+
+
+def plot_distillation(all_records: dict[str, dict], title: str):
+    """Figure (c): where KD was on, per pair and epoch, coloured by the mean gate."""
+    methods = list(all_records)
+    figure, axes = plt.subplots(
+        1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False, constrained_layout=True
+    )
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#eeeeee")
+    image = None
+    for axis, method in zip(axes[0], methods, strict=True):
+        pairs, matrix = distillation_matrix(all_records[method])
+        image = axis.imshow(
+            np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest",
+            extent=(0.5, matrix.shape[1] + 0.5, len(pairs) - 0.5, -0.5),
+        )  # fmt: skip
+        axis.set_yticks(range(len(pairs)), pairs, fontsize=8)
+        axis.set_xlabel("epoch")
+        distilled = int(np.sum(~np.isnan(matrix)))
+        axis.set_title(f"{method} ({distilled} pair-epochs distilled)", fontsize=9)
+    figure.colorbar(image, ax=axes[0].tolist(), label="mean gate where KD was on (grey: off)", shrink=0.9)
+    figure.suptitle(f"{title}: distillation per pair and epoch", fontsize=11)
+    return figure
+
+
+def parse_named(items: list[str]) -> dict[str, Path]:
+    named = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"expected NAME=PATH, got {item!r}")
+        named[name] = Path(path)
+    return named
+
+
+def load(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="convergence figures from history and records files")
+    parser.add_argument("figure", choices=["curves", "compare", "distillation"])
+    parser.add_argument("--history", nargs="+", default=[], help="PATH (curves) or METHOD=PATH (compare)")
+    parser.add_argument("--records", nargs="+", default=[], help="METHOD=PATH (distillation)")
+    parser.add_argument("--manifest", type=Path, help="the dataset's manifest (pivot and language roles)")
+    parser.add_argument("--title", default="")
+    parser.add_argument("--out", required=True, type=Path, help="output prefix (.png and .pdf are written)")
+    args = parser.parse_args(argv)
+    if args.figure == "curves":
+        figure = plot_curves(load(args.history[0]), load(args.manifest), args.title)
+    elif args.figure == "compare":
+        histories = {name: load(path) for name, path in parse_named(args.history).items()}
+        figure = plot_compare(histories, load(args.manifest), args.title)
+    else:
+        records = {name: load(path) for name, path in parse_named(args.records).items()}
+        figure = plot_distillation(records, args.title)
+    for path in save(figure, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
