@@ -26,8 +26,10 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
     result = dry_run(tmp_path, DEMO)
     assert result.returncode == 0, result.stderr
     plan = result.stdout + result.stderr
-    # 4 methods × 2 directions; 8 pairs per direction
-    for rule, count in (("prepare_demo", 1), ("train", 8), ("evaluate", 64), ("tables", 2)):
+    # 4 methods × 2 directions; 8 pairs per direction; 3 LSSD variants tested against the baseline
+    expected = {"prepare_demo": 1, "train": 8, "evaluate": 64, "tables": 2, "significance": 6, "convergence": 2}
+    expected.update(figure_curves=2, figure_compare=2, figure_distillation=2)
+    for rule, count in expected.items():
         assert any(line.split() == [rule, str(count)] for line in plan.splitlines()), (rule, plan)
 
 
@@ -42,6 +44,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         (lambda c: c["datasets"]["demo"]["spm"].update(vocab_size="big"), "['datasets']['demo']['spm']['vocab_size']"),
         (lambda c: c["datasets"]["demo"]["spm"].update(recipe="bpe_per_pair"), "['datasets']['demo']['spm']['recipe']"),
         (lambda c: c["run"].update(directions=["m2m"]), "['run']['directions'][0]"),
+        (lambda c: c["datasets"]["demo"].update(paper_setting="ted9"), "['datasets']['demo']['paper_setting']"),
         (lambda c: c["trainings"]["demo_tiny"].update(max_epochs=3), "'max_epochs' was unexpected"),
         (lambda c: c["run"].update(methods=["lssd_whole"]), "run.methods[0]: unknown method 'lssd_whole'"),
         (lambda c: c["datasets"]["demo"].update(training="big"), "datasets.demo.training: unknown training preset"),

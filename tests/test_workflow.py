@@ -2,6 +2,7 @@
 
 import copy
 import json
+import zipfile
 from itertools import product
 
 import pandas as pd
@@ -80,6 +81,30 @@ def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
         "spm.bos.model", "spm.fra.model", "spm.eng.model"
     }  # fmt: skip
     assert (workdir / "logs" / "train" / "demo" / "m2o" / "baseline" / "seed1.log").exists()
+
+
+def test_report_files_and_html_report(workdir):
+    results = workdir / "results"
+    for direction in ("m2o", "o2m"):
+        for name in ("curves", "compare", "distillation"):
+            for ext in ("png", "pdf"):
+                assert (results / "figures" / "demo" / direction / f"{name}.{ext}").stat().st_size > 5000
+        for name in ("convergence", "convergence_summary"):
+            assert (results / "tables" / "demo" / f"{direction}.{name}.csv").exists()
+        latex = (results / "tables" / "demo" / f"{direction}.bleu.tex").read_text()
+        assert "\\toprule" in latex and "lssd\\_adaptive" in latex
+        significance = json.loads((results / "significance" / "demo" / direction / "lssd_adaptive.json").read_text())
+        assert len(significance["pairs"]) == 2
+        assert all(0 <= test["p_value"] <= 1 for test in significance["pairs"].values())
+    result = snakemake("--report", "report.zip", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with zipfile.ZipFile(workdir / "report.zip") as archive:
+        names = "\n".join(archive.namelist())
+    for direction in ("m2o", "o2m"):
+        for name in ("bleu.csv", "bleu.md", "bleu.tex", "chrf.csv", "convergence.csv", "convergence_summary.md"):
+            assert f"{direction}.{name}" in names, name
+        for name in ("curves", "compare", "distillation"):
+            assert f"{direction}/{name}.png" in names and f"{direction}/{name}.pdf" in names
 
 
 def test_second_run_does_nothing(workdir):

@@ -2,6 +2,7 @@
 import json
 import os
 import shlex
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -103,6 +104,93 @@ def eval_meta(wildcards):
     )
 
 
+FIRST_SEED = config["run"]["seeds"][0]
+BASELINE = "baseline"
+
+
+def lssd_methods():
+    """The configured methods that distil (every method but the baseline criterion)."""
+    return [m for m in config["run"]["methods"] if config["methods"][m]["criterion"] == "lssd_distillation"]
+
+
+def compared_methods():
+    """Methods tested against the baseline for significance (only when the baseline runs)."""
+    if BASELINE not in config["run"]["methods"]:
+        return []
+    return [m for m in config["run"]["methods"] if m != BASELINE]
+
+
+def eval_path(dataset, direction, method, seed, pair, split, ext):
+    return f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.{ext}"
+
+
+def significance_args(wildcards):
+    """--pair PAIR BASELINE.hyp SYSTEM.hyp REFERENCE for every pair of the direction (first seed, test split)."""
+    parts = []
+    for pair in lssd_config.pairs(config, wildcards.dataset, wildcards.direction):
+        ref = reference_file(SimpleNamespace(dataset=wildcards.dataset, pair=pair, split="test"))
+        base = eval_path(wildcards.dataset, wildcards.direction, BASELINE, FIRST_SEED, pair, "test", "hyp")
+        system = eval_path(wildcards.dataset, wildcards.direction, wildcards.method, FIRST_SEED, pair, "test", "hyp")
+        parts += ["--pair", pair, base, system, ref]
+    return shlex.join(parts)
+
+
+def significance_inputs(wildcards):
+    return [
+        eval_path(wildcards.dataset, wildcards.direction, method, FIRST_SEED, pair, "test", "hyp")
+        for method in (BASELINE, wildcards.method)
+        for pair in lssd_config.pairs(config, wildcards.dataset, wildcards.direction)
+    ]
+
+
+def significance_files(dataset, direction):
+    return [f"results/significance/{dataset}/{direction}/{method}.json" for method in compared_methods()]
+
+
+def run_files(dataset, direction, name, methods=None, seeds=None):
+    """A file of every run of a dataset and direction (optionally only some methods or seeds)."""
+    return [
+        run_dir(d, r, method, seed, name)
+        for (d, r, method, seed) in RUNS
+        if d == dataset
+        and r == direction
+        and (methods is None or method in methods)
+        and (seeds is None or seed in seeds)
+    ]
+
+
+def convergence_args(wildcards):
+    parts = []
+    for d, r, method, seed in RUNS:
+        if d == wildcards.dataset and r == wildcards.direction:
+            parts += ["--run", f"{method} seed{seed}", run_dir(d, r, method, seed, "history.json")]
+            parts += [run_dir(d, r, method, seed, "records.json")]
+    return shlex.join(parts)
+
+
+def named_files(wildcards, name, methods):
+    return shlex.join(
+        f"{method}={run_dir(wildcards.dataset, wildcards.direction, method, FIRST_SEED, name)}" for method in methods
+    )
+
+
+def report_targets():
+    targets = []
+    for dataset in config["run"]["datasets"]:
+        for direction in config["run"]["directions"]:
+            tables = f"results/tables/{dataset}/{direction}"
+            for metric in ("bleu", "chrf"):
+                targets += [f"{tables}.{metric}.{ext}" for ext in ("csv", "md", "tex")]
+            targets += [
+                f"{tables}.{name}.{ext}" for name in ("convergence", "convergence_summary") for ext in ("csv", "md")
+            ]
+            figures = f"results/figures/{dataset}/{direction}"
+            names = ["compare"] + (["curves"] if BASELINE in config["run"]["methods"] else [])
+            names += ["distillation"] if lssd_methods() else []
+            targets += [f"{figures}/{name}.{ext}" for name in names for ext in ("png", "pdf")]
+    return targets
+
+
 def evaluation_files(dataset, direction, split="test"):
     """Every per-pair evaluation JSON of one dataset and direction, over the configured methods and seeds."""
     return [
@@ -121,8 +209,4 @@ def all_targets():
         for split in config["evaluation"]["splits"]:
             for pair in lssd_config.pairs(config, dataset, direction):
                 targets.append(f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json")
-    for dataset in config["run"]["datasets"]:
-        for direction in config["run"]["directions"]:
-            for metric in ("bleu", "chrf"):
-                targets += [f"results/tables/{dataset}/{direction}.{metric}.{ext}" for ext in ("csv", "md")]
-    return targets
+    return targets + report_targets()

@@ -1,21 +1,210 @@
-# Result tables per dataset and direction: methods × pairs (+ average), CSV and Markdown.
+# Results a researcher reads: tables (CSV, Markdown, LaTeX), significance, convergence statistics and figures,
+# all rebuilt from the evaluation files and the runs' history/records, and all marked for `snakemake --report`.
+
+
+rule significance:
+    """Paired bootstrap (sacrebleu) of one method against the baseline, per pair, on the first seed."""
+    input:
+        hypotheses=significance_inputs,
+        data="results/data/{dataset}",
+    output:
+        "results/significance/{dataset}/{direction}/{method}.json",
+    log:
+        "logs/significance/{dataset}/{direction}/{method}.log",
+    params:
+        pairs=significance_args,
+    shell:
+        "python -m lssd.significance --method {wildcards.method} --output {output} {params.pairs} > {log} 2>&1"
 
 
 rule tables:
     input:
-        manifest=lambda w: f"results/data/{w.dataset}",
+        data="results/data/{dataset}",
         results=lambda w: evaluation_files(w.dataset, w.direction),
+        significance=lambda w: significance_files(w.dataset, w.direction),
     output:
-        bleu_csv="results/tables/{dataset}/{direction}.bleu.csv",
-        bleu_md="results/tables/{dataset}/{direction}.bleu.md",
-        chrf_csv="results/tables/{dataset}/{direction}.chrf.csv",
-        chrf_md="results/tables/{dataset}/{direction}.chrf.md",
+        bleu_csv=report(
+            "results/tables/{dataset}/{direction}.bleu.csv",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "BLEU", "format": "CSV"},
+        ),
+        bleu_md=report(
+            "results/tables/{dataset}/{direction}.bleu.md",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "BLEU", "format": "Markdown"},
+        ),
+        bleu_tex=report(
+            "results/tables/{dataset}/{direction}.bleu.tex",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "BLEU", "format": "LaTeX"},
+        ),
+        chrf_csv=report(
+            "results/tables/{dataset}/{direction}.chrf.csv",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "chrF", "format": "CSV"},
+        ),
+        chrf_md=report(
+            "results/tables/{dataset}/{direction}.chrf.md",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "chrF", "format": "Markdown"},
+        ),
+        chrf_tex=report(
+            "results/tables/{dataset}/{direction}.chrf.tex",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "chrF", "format": "LaTeX"},
+        ),
     log:
         "logs/tables/{dataset}/{direction}.log",
     params:
         methods=",".join(config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
+        setting=lambda w: config["datasets"][w.dataset].get("paper_setting") or "",
+        significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
     shell:
-        "python -m lssd.tables --manifest {input.manifest}/manifest.json --methods {params.methods}"
+        "python -m lssd.tables --manifest {input.data}/manifest.json --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
+        " --direction {wildcards.direction} --paper-setting {params.setting:q} {params.significance}"
         " {input.results} > {log} 2>&1"
+
+
+rule convergence:
+    input:
+        histories=lambda w: run_files(w.dataset, w.direction, "history.json"),
+        records=lambda w: run_files(w.dataset, w.direction, "records.json"),
+    output:
+        detail_csv=report(
+            "results/tables/{dataset}/{direction}.convergence.csv",
+            caption="../report/convergence.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "convergence per pair", "format": "CSV"},
+        ),
+        detail_md=report(
+            "results/tables/{dataset}/{direction}.convergence.md",
+            caption="../report/convergence.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "convergence per pair", "format": "Markdown"},
+        ),
+        summary_csv=report(
+            "results/tables/{dataset}/{direction}.convergence_summary.csv",
+            caption="../report/convergence.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "convergence per run", "format": "CSV"},
+        ),
+        summary_md=report(
+            "results/tables/{dataset}/{direction}.convergence_summary.md",
+            caption="../report/convergence.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "convergence per run", "format": "Markdown"},
+        ),
+    log:
+        "logs/tables/{dataset}/{direction}.convergence.log",
+    params:
+        runs=convergence_args,
+        title=lambda w: f"{w.dataset} {w.direction}",
+    shell:
+        "python -m lssd.convergence {params.runs} --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction}"
+        " --title {params.title:q} > {log} 2>&1"
+
+
+rule figure_curves:
+    """Figure (a): the baseline's per-pair dev-loss curves (first seed)."""
+    input:
+        history=lambda w: run_dir(w.dataset, w.direction, BASELINE, FIRST_SEED, "history.json"),
+        data="results/data/{dataset}",
+    output:
+        png=report(
+            "results/figures/{dataset}/{direction}/curves.png",
+            caption="../report/curves.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "dev-loss curves (baseline)", "format": "PNG"},
+        ),
+        pdf=report(
+            "results/figures/{dataset}/{direction}/curves.pdf",
+            caption="../report/curves.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "dev-loss curves (baseline)", "format": "PDF"},
+        ),
+    log:
+        "logs/figures/{dataset}/{direction}.curves.log",
+    params:
+        title=lambda w: f"{w.dataset} {w.direction}, baseline, seed {FIRST_SEED}",
+    shell:
+        "python -m lssd.figures curves --history {input.history} --manifest {input.data}/manifest.json"
+        " --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/curves > {log} 2>&1"
+
+
+rule figure_compare:
+    """Figure (b): each pair's dev loss, the baseline against every LSSD variant (first seed)."""
+    input:
+        histories=lambda w: run_files(w.dataset, w.direction, "history.json", seeds=[FIRST_SEED]),
+        data="results/data/{dataset}",
+    output:
+        png=report(
+            "results/figures/{dataset}/{direction}/compare.png",
+            caption="../report/compare.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "baseline vs LSSD per pair", "format": "PNG"},
+        ),
+        pdf=report(
+            "results/figures/{dataset}/{direction}/compare.pdf",
+            caption="../report/compare.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "baseline vs LSSD per pair", "format": "PDF"},
+        ),
+    log:
+        "logs/figures/{dataset}/{direction}.compare.log",
+    params:
+        histories=lambda w: named_files(w, "history.json", config["run"]["methods"]),
+        title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
+    shell:
+        "python -m lssd.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
+        " --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/compare > {log} 2>&1"
+
+
+rule figure_distillation:
+    """Figure (c): where KD was on, per pair and epoch, and the mean gate (first seed)."""
+    input:
+        records=lambda w: run_files(w.dataset, w.direction, "records.json", methods=lssd_methods(), seeds=[FIRST_SEED]),
+    output:
+        png=report(
+            "results/figures/{dataset}/{direction}/distillation.png",
+            caption="../report/distillation.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "distillation per pair and epoch", "format": "PNG"},
+        ),
+        pdf=report(
+            "results/figures/{dataset}/{direction}/distillation.pdf",
+            caption="../report/distillation.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": "distillation per pair and epoch", "format": "PDF"},
+        ),
+    log:
+        "logs/figures/{dataset}/{direction}.distillation.log",
+    params:
+        records=lambda w: named_files(w, "records.json", lssd_methods()),
+        title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
+    shell:
+        "python -m lssd.figures distillation --records {params.records} --title {params.title:q}"
+        " --out results/figures/{wildcards.dataset}/{wildcards.direction}/distillation > {log} 2>&1"
