@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lssd.cli import device_arguments, split_passthrough
+from lssd.cli import split_passthrough
 from lssd.io import read_lines, write_json, write_lines
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meta", default="{}", help="JSON merged into the output (dataset, run, pair, split)")
     options = parser.parse_args(own_args)
 
-    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args, *device_arguments()]
+    # fairseq-generate uses a GPU when one is visible and the CPU otherwise: no device flag (and no torch import
+    # in this wrapper, which runs once per pair)
+    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args]
     print("$ " + " ".join(command), flush=True)
     completed = subprocess.run(command, capture_output=True, text=True)
     sys.stderr.write(completed.stderr)

@@ -117,3 +117,31 @@ def test_lint_is_clean_but_for_the_documented_conda_warning():
     result = snakemake("--lint", cwd=REPO)
     lints = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("* ")]
     assert lints and all(line.startswith("* Specify a conda environment or container") for line in lints), lints
+
+
+def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
+    """Touch one evaluation file: exactly that direction's table job is planned (figures and statistics are not)."""
+    evaluation = workdir / "results" / "eval" / "demo" / "o2m" / "lssd_adaptive" / "seed1" / "eng-bos.test.json"
+    evaluation.touch()
+    result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    planned = planned_jobs(result.stdout + result.stderr)
+    assert planned == {"tables": 1, "all": 1}, planned
+    history = workdir / "results" / "train" / "demo" / "m2o" / "baseline" / "seed1" / "history.json"
+    history.touch()
+    planned = planned_jobs(snakemake("-n", "--configfile", "config.yaml", cwd=workdir).stdout)
+    assert planned == {"tables": 1, "convergence": 1, "figure_curves": 1, "figure_compare": 1, "all": 1}, planned
+    assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
+
+
+def planned_jobs(output):
+    """The job counts of a dry run's "Job stats" table."""
+    lines = output.splitlines()
+    start = lines.index("Job stats:") + 3
+    counts = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -174,6 +174,11 @@ def named_files(wildcards, name, methods):
     )
 
 
+def paper_setting_args(dataset):
+    setting = config["datasets"][dataset].get("paper_setting")
+    return f"--paper-setting {shlex.quote(setting)}" if setting else ""
+
+
 def report_targets():
     targets = []
     for dataset in config["run"]["datasets"]:

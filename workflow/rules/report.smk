@@ -70,12 +70,12 @@ rule tables:
     params:
         methods=",".join(config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
-        setting=lambda w: config["datasets"][w.dataset].get("paper_setting") or "",
+        setting=lambda w: paper_setting_args(w.dataset),
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
     shell:
         "python -m lssd.tables --manifest {input.data}/manifest.json --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
-        " --direction {wildcards.direction} --paper-setting {params.setting:q} {params.significance}"
+        " --direction {wildcards.direction} {params.setting} {params.significance}"
         " {input.results} > {log} 2>&1"
 
 

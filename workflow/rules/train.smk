@@ -11,7 +11,7 @@ rule train:
         records="results/train/{dataset}/{direction}/{method}/seed{seed}/records.json",
     log:
         "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
-    threads: 2
+    threads: config["run"]["threads_per_training"]
     resources:
         gpu=config["run"]["gpus_per_training"],
         mem_mb=lambda w: training_resource(w, "mem_mb"),
