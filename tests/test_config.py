@@ -46,7 +46,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         (lambda c: c["run"].update(directions=["m2m"]), "['run']['directions'][0]"),
         (lambda c: c["datasets"]["demo"].update(paper_setting="ted9"), "['datasets']['demo']['paper_setting']"),
         (lambda c: c["trainings"]["demo_tiny"].update(max_epochs=3), "'max_epochs' was unexpected"),
-        (lambda c: c["run"].update(methods=["lssd_whole"]), "run.methods[0]: unknown method 'lssd_whole'"),
+        (lambda c: c["run"].update(methods=["lssd_fancy"]), "run.methods[0]: unknown method 'lssd_fancy'"),
         (lambda c: c["datasets"]["demo"].update(training="big"), "datasets.demo.training: unknown training preset"),
         (
             lambda c: c["methods"]["lssd_whole"]["criterion_args"].update(language_aware=True),
