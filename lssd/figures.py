@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from lssd.convergence import ALL, best_epoch  # noqa: E402
 from lssd.io import atomic_path  # noqa: E402
+from lssd.tables import language_roles, pair_language  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
 
@@ -43,18 +44,9 @@ def save(figure, prefix: Path) -> list[Path]:
     return paths
 
 
-def pair_language(pair: str, pivot: str) -> str:
-    source, target = pair.split("-")
-    return target if source == pivot else source
-
-
-def roles_of(manifest: dict) -> dict[str, str]:
-    return {lang: info.get("role") or "high" for lang, info in manifest["languages"].items()}
-
-
 def plot_curves(history: dict, manifest: dict, title: str):
     """Figure (a): every pair's dev loss, its minimum, and the overall-best epoch."""
-    roles = roles_of(manifest)
+    roles = language_roles(manifest)
     pairs = [name for name in history if name != ALL]
     epochs = np.arange(1, len(history[ALL]) + 1)
     figure, axis = plt.subplots(figsize=(8, 5))
@@ -87,7 +79,7 @@ def plot_compare(histories: dict[str, dict], manifest: dict, title: str):
     rows = math.ceil(len(pairs) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False, sharex=True)
     colours = plt.get_cmap("tab10")
-    roles = roles_of(manifest)
+    roles = language_roles(manifest)
     for index, pair in enumerate(pairs):
         axis = axes[index // columns][index % columns]
         for m, (method, history) in enumerate(histories.items()):
@@ -96,7 +88,7 @@ def plot_compare(histories: dict[str, dict], manifest: dict, title: str):
             best = best_epoch(history[pair])
             axis.plot(epochs, values, color=colours(m % 10), label=method, linewidth=1.4 if m == 0 else 1.0)
             axis.plot(best, values[best - 1], "o", color=colours(m % 10), markersize=4)
-        role = roles.get(pair_language(pair, manifest["pivot"]), "")
+        role = roles.get(pair_language(pair, manifest["pivot"])) or ""
         axis.set_title(f"{pair} ({role}-resource)" if role else pair, fontsize=9)
         tail = np.concatenate([np.array(h[pair], dtype=float)[2:] for h in histories.values()])
         if tail.size:
