@@ -12,25 +12,19 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
-ALL = "all"
-
-
-def best_epoch(values: Sequence[float | None], before: int | None = None) -> int | None:
-    """1-based epoch of the lowest value (earliest on ties), among epochs < ``before`` if given."""
-    candidates = [
-        (value, epoch)
-        for epoch, value in enumerate(values, start=1)
-        if value is not None and (before is None or epoch < before)
-    ]
-    return min(candidates)[1] if candidates else None
+from lssd.history import ALL, best_epoch
+from lssd.teachers import TeacherPool
 
 
 def switch_epochs(values: Sequence[float | None], warmup: int = 1) -> list[bool]:
-    """For each epoch e, whether LSSD's switch is on: e > warmup and e − (best epoch before e) > 1."""
+    """For each epoch, whether LSSD's switch is on given this dev-loss curve: the teacher pool's own rule,
+    replayed over the history (e > warmup and e − best epoch before e > 1)."""
+    pool = TeacherPool(keys=["pair"], warmup_epochs=warmup)
     result = []
-    for epoch in range(1, len(values) + 1):
-        best = best_epoch(values, before=epoch)
-        result.append(epoch > warmup and best is not None and epoch - best > 1)
+    for epoch, value in enumerate(values, start=1):
+        result.append(pool.should_distill("pair", epoch))
+        if value is not None:
+            pool.update(epoch, {"pair": value}, make_copy=None)
     return result
 
 

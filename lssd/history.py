@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lssd.io import write_json
 
 ALL = "all"
+
+
+def best_epoch(values: Sequence[float | None], before: int | None = None) -> int | None:
+    """1-based epoch of the lowest value (earliest on ties), among epochs < ``before`` if given; None if none."""
+    candidates = [
+        (value, epoch)
+        for epoch, value in enumerate(values, start=1)
+        if value is not None and (before is None or epoch < before)
+    ]
+    return min(candidates)[1] if candidates else None
 
 
 def bits_per_token(loss_nats: float, ntokens: float) -> float:
@@ -93,8 +103,7 @@ class History:
 
     def best_epoch(self, name: str) -> int | None:
         """The 1-based epoch of the lowest value of ``name`` (the earliest one on ties), or None."""
-        candidates = [(v[name], e) for e, v in self.epochs.items() if v.get(name) is not None]
-        return min(candidates)[1] if candidates else None
+        return best_epoch(self.to_json().get(name, []))
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_json())

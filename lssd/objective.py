@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lssd.validation import label_smoothed_token_losses
+
 VARIANTS = ("whole", "selective", "adaptive")
 LEVELS = ("token", "sentence")
 SELECTIVE_FLOOR = 0.2  # the weight of KD where the student already beats the teacher
@@ -29,9 +31,7 @@ SELECTIVE_FLOOR = 0.2  # the weight of KD where the student already beats the te
 
 def teacher_probabilities(teacher_logits: torch.Tensor, vocab_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax of the teacher in float32 or wider; with a mask, zero outside it and renormalise."""
-    probs = F.softmax(
-        teacher_logits.float() if teacher_logits.dtype in (torch.float16, torch.bfloat16) else teacher_logits, dim=-1
-    )
+    probs = F.softmax(teacher_logits, dim=-1, dtype=torch.promote_types(teacher_logits.dtype, torch.float32))
     if vocab_mask is not None:
         probs = probs * vocab_mask.to(device=probs.device, dtype=probs.dtype)
         probs = probs / probs.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)
@@ -91,10 +91,7 @@ def distillation_objective(
     not_pad = target.ne(pad_idx)
     gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
 
-    nll = -lprobs.gather(-1, gold).squeeze(-1)
-    smooth = -lprobs.sum(dim=-1)
-    eps_i = epsilon / (lprobs.size(-1) - 1)
-    ce_tokens = ((1.0 - epsilon - eps_i) * nll + eps_i * smooth) * not_pad
+    ce_tokens, nll = label_smoothed_token_losses(lprobs, target, epsilon, pad_idx)
 
     with torch.no_grad():
         p_teacher = teacher_probabilities(teacher_logits.detach().to(compute_dtype), vocab_mask)
@@ -108,7 +105,7 @@ def distillation_objective(
     return {
         "loss": (ce + weight * gated_kd) / 2,
         "ce": ce,
-        "nll": (nll * not_pad).sum(),
+        "nll": nll.sum(),
         "kd": kd_tokens.sum(),
         "gated_kd": gated_kd,
         "gate": gate,
