@@ -18,9 +18,19 @@ class ConfigError(ValueError):
     """A configuration problem, with the offending key in the message."""
 
 
-def non_pivot_languages(config: dict, dataset: str) -> list[str]:
-    spec = config["datasets"][dataset]
+def dataset_languages(spec: dict) -> list[str]:
+    """A dataset block's languages other than its pivot, in config order."""
     return [lang for lang in spec["languages"] if lang != spec["pivot"]]
+
+
+def non_pivot_languages(config: dict, dataset: str) -> list[str]:
+    return dataset_languages(config["datasets"][dataset])
+
+
+def pair_language(pair: str, pivot: str) -> str:
+    """The non-English side of a pair (``bos-eng`` and ``eng-bos`` are both ``bos``): the teacher key, the column."""
+    source, target = pair.split("-")
+    return target if source == pivot else source
 
 
 def pairs(config: dict, dataset: str, direction: str) -> list[str]:
@@ -84,7 +94,7 @@ def check(config: dict) -> None:
     for name, spec in datasets.items():
         key = f"datasets.{name}"
         pivot = spec["pivot"]
-        langs = [lang for lang in spec["languages"] if lang != pivot]
+        langs = dataset_languages(spec)
         if not langs:
             raise ConfigError(f"{key}.languages: needs at least one language besides the pivot '{pivot}'")
         if spec["training"] not in (config.get("trainings") or {}):

@@ -26,9 +26,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lssd.config import pair_language  # noqa: E402
 from lssd.history import ALL, best_epoch  # noqa: E402
 from lssd.io import atomic_path  # noqa: E402
-from lssd.tables import language_roles, pair_language  # noqa: E402
+from lssd.tables import language_roles  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
 

@@ -26,14 +26,11 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from lssd.config import dataset_languages as non_pivot_languages
 from lssd.data.parallel import SPLITS, parallel_path
 from lssd.io import atomic_directory, atomic_path, read_lines, write_lines
 
 RECIPES = ("per_language", "joint")
-
-
-def non_pivot_languages(spec: dict) -> list[str]:
-    return [lang for lang in spec["languages"] if lang != spec["pivot"]]
 
 
 def model_names(spec: dict) -> list[str]:

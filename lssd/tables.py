@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lssd.config import pair_language
 from lssd.io import atomic_path
 from lssd.published import published_rows
 
@@ -39,12 +40,6 @@ def load_results(paths: list[Path]) -> pd.DataFrame:
             result = json.load(handle)
         rows.append({key: result[key] for key in ("method", "seed", "pair", "split", *METRICS)})
     return pd.DataFrame(rows)
-
-
-def pair_language(pair: str, pivot: str) -> str:
-    """The non-English side of a pair: the column name (``bos-eng`` and ``eng-bos`` are both ``bos``)."""
-    source, target = pair.split("-")
-    return target if source == pivot else source
 
 
 def languages_by_training_size(manifest: dict) -> list[str]:

@@ -34,17 +34,17 @@ ARGS_FILE = "run_args.json"
 def prepare_save_dir(save_dir: Path, args: list[str]) -> None:
     """Create the save dir, or move an existing one aside when it was trained with different arguments."""
     record = save_dir / ARGS_FILE
+    reason = None
     if record.exists():
-        previous = json.loads(record.read_text(encoding="utf-8"))
-        if previous == args:
+        if json.loads(record.read_text(encoding="utf-8")) == args:
             print(f"resuming in {save_dir} (same arguments)", flush=True)
             return
-        stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-        print(f"the training arguments changed: moving the old {save_dir} to {stale}", flush=True)
-        os.replace(save_dir, stale)
+        reason = "the training arguments changed"
     elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
+        reason = f"{save_dir} has checkpoints of unknown settings"
+    if reason:
         stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-        print(f"{save_dir} has checkpoints of unknown settings: moving it to {stale}", flush=True)
+        print(f"{reason}: moving the old {save_dir} to {stale}", flush=True)
         os.replace(save_dir, stale)
     save_dir.mkdir(parents=True, exist_ok=True)
     write_json(record, args)

@@ -74,9 +74,7 @@ def target_side(wildcards):
 
 
 def foreign_side(wildcards):
-    pivot = config["datasets"][wildcards.dataset]["pivot"]
-    source, target = wildcards.pair.split("-")
-    return target if source == pivot else source
+    return lssd_config.pair_language(wildcards.pair, config["datasets"][wildcards.dataset]["pivot"])
 
 
 def reference_file(wildcards):
@@ -199,7 +197,7 @@ def report_targets():
 def evaluation_files(dataset, direction, split="test"):
     """Every per-pair evaluation JSON of one dataset and direction, over the configured methods and seeds."""
     return [
-        f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json"
+        eval_path(dataset, direction, method, seed, pair, split, "json")
         for (d, r, method, seed) in RUNS
         if d == dataset and r == direction
         for pair in lssd_config.pairs(config, dataset, direction)
@@ -213,5 +211,5 @@ def all_targets():
         targets.append(run_dir(dataset, direction, method, seed, "records.json"))
         for split in config["evaluation"]["splits"]:
             for pair in lssd_config.pairs(config, dataset, direction):
-                targets.append(f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json")
+                targets.append(eval_path(dataset, direction, method, seed, pair, split, "json"))
     return targets + report_targets()
