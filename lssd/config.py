@@ -49,26 +49,62 @@ def runs(config: dict) -> list[tuple[str, str, str, int]]:
     return list(product(run["datasets"], run["directions"], run["methods"], run["seeds"]))
 
 
-def training_settings(config: dict, dataset: str, direction: str) -> dict:
-    """The dataset's training preset with its per-direction overrides applied."""
+def _merge(base: dict, overrides: dict) -> dict:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return base
+
+
+def method_overrides(config: dict, method: str, direction: str, dataset: str | None = None) -> list[dict]:
+    """A method's overrides for a direction, then for a dataset and direction (later ones win)."""
+    spec = config["methods"][method]
+    found = [(spec.get("by_direction") or {}).get(direction) or {}]
+    if dataset is not None:
+        found.append(((spec.get("by_dataset") or {}).get(dataset) or {}).get(direction) or {})
+    return found
+
+
+def training_settings(config: dict, dataset: str, direction: str, method: str | None = None) -> dict:
+    """The dataset's training preset with its per-direction overrides, then the method's training overrides."""
     name = config["datasets"][dataset]["training"]
     preset = copy.deepcopy(config["trainings"][name])
     overrides = preset.pop("by_direction", {}) or {}
-    for key, value in (overrides.get(direction) or {}).items():
-        if isinstance(value, dict) and isinstance(preset.get(key), dict):
-            preset[key].update(value)
-        else:
-            preset[key] = value
+    _merge(preset, overrides.get(direction) or {})
+    if method is not None:
+        for override in method_overrides(config, method, direction, dataset):
+            _merge(preset, copy.deepcopy(override.get("training") or {}))
     return preset
 
 
-def method_settings(config: dict, method: str, direction: str) -> dict:
-    """A method's criterion and its criterion/task flags, with the per-direction overrides applied."""
+def method_settings(config: dict, method: str, direction: str, dataset: str | None = None) -> dict:
+    """A method's criterion and its criterion/task flags, with the per-direction (and per-dataset) overrides."""
     spec = copy.deepcopy(config["methods"][method])
-    overrides = (spec.pop("by_direction", {}) or {}).get(direction) or {}
+    spec.pop("by_direction", None)
+    spec.pop("by_dataset", None)
     for key in ("criterion_args", "task_args"):
-        spec[key] = {**(spec.get(key) or {}), **(overrides.get(key) or {})}
+        merged = dict(spec.get(key) or {})
+        for override in method_overrides(config, method, direction, dataset):
+            merged.update(override.get(key) or {})
+        spec[key] = merged
     return spec
+
+
+def dataset_downloads(spec: dict) -> list[str]:
+    """The downloads-table names a dataset's source needs (none for the demo)."""
+    source = spec["source"]
+    if source["kind"] == "ted_talks":
+        return [source["download"]]
+    if source["kind"] == "wmt":
+        names = []
+        for corpora in source["corpora"].values():
+            for entry in [*corpora["train"], corpora["valid"], corpora["test"]]:
+                if entry["download"] not in names:
+                    names.append(entry["download"])
+        return names
+    return []
 
 
 def check(config: dict) -> None:
@@ -83,14 +119,32 @@ def check(config: dict) -> None:
         if name not in (config.get("methods") or {}):
             known = ", ".join(sorted(config.get("methods") or {})) or "none"
             raise ConfigError(f"run.methods[{index}]: unknown method '{name}' (declared methods: {known})")
-    for name in config.get("methods") or {}:
+    for name, method in (config.get("methods") or {}).items():
+        for dataset in method.get("by_dataset") or {}:
+            if dataset not in datasets:
+                raise ConfigError(f"methods.{name}.by_dataset.{dataset}: unknown dataset '{dataset}'")
         for direction in DIRECTIONS:
-            args = method_settings(config, name, direction)["criterion_args"]
-            if args.get("language_aware") and direction == "m2o" and direction in config["run"]["directions"]:
-                raise ConfigError(
-                    f"methods.{name}.criterion_args.language_aware: language-aware distillation is for eng→X (o2m) "
-                    f"only; set it under methods.{name}.by_direction.o2m"
-                )
+            for dataset in [None, *(method.get("by_dataset") or {})]:
+                args = method_settings(config, name, direction, dataset)["criterion_args"]
+                if args.get("language_aware") and direction == "m2o" and direction in config["run"]["directions"]:
+                    raise ConfigError(
+                        f"methods.{name}.criterion_args.language_aware: language-aware distillation is for eng→X "
+                        f"(o2m) only; set it under methods.{name}.by_direction.o2m"
+                    )
+    for name, preset in (config.get("trainings") or {}).items():
+        for direction, overrides in (preset.get("by_direction") or {}).items():
+            for key in overrides or {}:
+                if key not in preset or key == "by_direction":
+                    raise ConfigError(f"trainings.{name}.by_direction.{direction}.{key}: unknown training setting")
+    for name, method in (config.get("methods") or {}).items():
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            preset = (config.get("trainings") or {}).get(datasets[dataset]["training"], {})
+            for direction, override in (by_direction or {}).items():
+                for key in (override or {}).get("training") or {}:
+                    if key not in preset or key == "by_direction":
+                        raise ConfigError(
+                            f"methods.{name}.by_dataset.{dataset}.{direction}.training.{key}: unknown training setting"
+                        )
     for name, spec in datasets.items():
         key = f"datasets.{name}"
         pivot = spec["pivot"]
@@ -110,6 +164,23 @@ def check(config: dict) -> None:
             for lang in source["locales"]:
                 if lang not in spec["languages"]:
                     raise ConfigError(f"{key}.source.locales.{lang}: language '{lang}' is not in {key}.languages")
+        if source["kind"] == "ted_talks":
+            for lang in langs:
+                if lang not in source["columns"]:
+                    raise ConfigError(f"{key}.languages.{lang}: no TED column for it in {key}.source.columns")
+        if source["kind"] == "wmt":
+            for lang in langs:
+                if lang not in source["corpora"]:
+                    raise ConfigError(f"{key}.languages.{lang}: no corpora for it in {key}.source.corpora")
+                if "reference_size" not in spec["languages"][lang]:
+                    raise ConfigError(
+                        f"{key}.languages.{lang}.reference_size: needed (the number of training pairs to keep)"
+                    )
+        extra = sorted(set(source.get("columns") or source.get("corpora") or {}) - set(langs))
+        if extra:
+            field = "columns" if "columns" in source else "corpora"
+            raise ConfigError(f"{key}.source.{field}.{extra[0]}: language '{extra[0]}' is not in {key}.languages")
+        if source["kind"] == "django_catalogs":
             if source.get("subsample"):
                 for lang in langs:
                     if "reference_size" not in spec["languages"][lang]:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lssd import gpus
 from lssd.cli import split_passthrough
 from lssd.io import read_lines, write_json, write_lines
 
@@ -95,13 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", required=True, type=Path, help="raw (not encoded) reference text")
     parser.add_argument("--target-lang", required=True)
     parser.add_argument("--meta", default="{}", help="JSON merged into the output (dataset, run, pair, split)")
+    parser.add_argument(
+        "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.gpus)"
+    )
     options = parser.parse_args(own_args)
 
     # fairseq-generate uses a GPU when one is visible and the CPU otherwise: no device flag (and no torch import
     # in this wrapper, which runs once per pair)
     command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args]
     print("$ " + " ".join(command), flush=True)
-    completed = subprocess.run(command, capture_output=True, text=True)
+    try:
+        with gpus.claim(options.gpus or 0, setting="run.gpus_per_evaluation") as devices:
+            env = gpus.environment(devices) if options.gpus is not None else None
+            if devices:
+                print(f"using GPU(s) {','.join(devices)}", flush=True)
+            completed = subprocess.run(command, capture_output=True, text=True, env=env)
+    except gpus.GPUError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     sys.stderr.write(completed.stderr)
     if completed.returncode != 0:
         print(f"fairseq-generate failed with exit code {completed.returncode}", file=sys.stderr)

@@ -1,13 +1,16 @@
 # Helpers shared by the rules: config validation, the runs the config asks for, and per-run settings.
 import json
 import os
+import re
 import shlex
+from pathlib import Path
 from types import SimpleNamespace
 
 from snakemake.utils import validate
 
 from lssd import commands
 from lssd import config as lssd_config
+from lssd.data.download import read_table as read_downloads_table
 from lssd.spm import model_for_side
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -18,6 +21,38 @@ except lssd_config.ConfigError as error:
 
 
 RUNS = lssd_config.runs(config)
+
+
+def downloads_table_path():
+    """The downloads table: a relative path is looked up in the working directory, then in the repository."""
+    path = Path(config["downloads"]["table"])
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (Path(workflow.basedir) / path).resolve()
+
+
+def needed_downloads():
+    """Every downloads-table name the configured datasets need, checked against the table (before any job)."""
+    needed = {}
+    for name in config["run"]["datasets"]:
+        for download in lssd_config.dataset_downloads(config["datasets"][name]):
+            needed.setdefault(download, name)
+    if not needed:
+        return {}
+    table_path = downloads_table_path()
+    try:
+        table = read_downloads_table(table_path)
+    except (OSError, ValueError) as error:
+        raise WorkflowError(f"Invalid config: downloads.table: {error}")
+    for download, dataset in needed.items():
+        if download not in table:
+            raise WorkflowError(
+                f"Invalid config: datasets.{dataset}.source: '{download}' is not in the downloads table {table_path}"
+            )
+    return {download: table[download] for download in needed}
+
+
+DOWNLOADS = needed_downloads()
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 
 
@@ -34,22 +69,36 @@ def run_dir(dataset, direction, method, seed, *parts):
     return os.path.join(f"results/train/{dataset}/{direction}/{method}/seed{seed}", *parts)
 
 
+def dataset_downloads(wildcards):
+    return [f"results/downloads/{name}" for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])]
+
+
+def download_options(wildcards):
+    options = config["downloads"]
+    parts = ["--table", str(downloads_table_path()), "--name", wildcards.file]
+    parts += ["--retries", str(options["retries"]), "--timeout", str(options["timeout_seconds"])]
+    parts += ["--pause", str(options["retry_pause_seconds"])]
+    if options.get("mirror"):
+        parts += ["--mirror", options["mirror"]]
+    return shlex.join(parts)
+
+
 def train_args(wildcards):
-    settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction)
+    settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     args = commands.train_arguments(
         data_bin=f"results/bin/{wildcards.dataset}",
         save_dir=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoints"),
         pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
         direction=wildcards.direction,
         training=settings,
-        method=lssd_config.method_settings(config, wildcards.method, wildcards.direction),
+        method=lssd_config.method_settings(config, wildcards.method, wildcards.direction, wildcards.dataset),
         seed=int(wildcards.seed),
     )
     return shlex.join(args)
 
 
 def training_resource(wildcards, key):
-    return lssd_config.training_settings(config, wildcards.dataset, wildcards.direction)[key]
+    return lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)[key]
 
 
 def generate_args(wildcards, input):

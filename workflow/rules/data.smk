@@ -1,4 +1,21 @@
 # Parallel text per split and language, plus a manifest with the sizes: results/data/{dataset}/
+# The paper datasets are downloaded first (results/downloads/), by local rules: cluster compute nodes often have
+# no internet, so downloads run on the machine that runs Snakemake.
+
+
+rule download:
+    """One file of the downloads table, verified (size, sha256/md5) before it is renamed into place."""
+    output:
+        "results/downloads/{file}",
+    log:
+        "logs/downloads/{file}.log",
+    localrule: True
+    wildcard_constraints:
+        file="|".join(re.escape(name) for name in DOWNLOADS) or NEVER,
+    params:
+        options=download_options,
+    shell:
+        "python -m lssd.data.download {params.options} --output {output:q} > {log} 2>&1"
 
 
 rule prepare_demo:
@@ -13,3 +30,43 @@ rule prepare_demo:
         spec=dataset_json,
     shell:
         "python -m lssd.data.demo --spec {params.spec:q} --name {wildcards.dataset} --outdir {output} > {log} 2>&1"
+
+
+rule prepare_ted:
+    """A TED-8 dataset: the configured language columns of all_talks_{train,dev,test}.tsv against English."""
+    input:
+        dataset_downloads,
+    output:
+        directory("results/data/{dataset}"),
+    log:
+        "logs/data/{dataset}.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("ted_talks"),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        spec=dataset_json,
+    shell:
+        "python -m lssd.data.ted --spec {params.spec:q} --name {wildcards.dataset} --archive {input[0]:q}"
+        " --outdir {output} > {log} 2>&1"
+
+
+rule prepare_wmt:
+    """WMT-6 (reconstructed): pooled WMT training corpora subsampled per language, newstest dev/test sets."""
+    input:
+        dataset_downloads,
+    output:
+        directory("results/data/{dataset}"),
+    log:
+        "logs/data/{dataset}.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("wmt"),
+    resources:
+        mem_mb=16000,
+        runtime=360,
+    params:
+        spec=dataset_json,
+    shell:
+        "python -m lssd.data.wmt --spec {params.spec:q} --name {wildcards.dataset} --downloads results/downloads"
+        " --outdir {output} > {log} 2>&1"

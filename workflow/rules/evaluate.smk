@@ -13,6 +13,8 @@ rule evaluate:
     log:
         "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
     threads: 1
+    resources:
+        gpu=config["run"]["gpus_per_evaluation"],
     params:
         args=generate_args,
         reference=reference_file,
@@ -22,4 +24,4 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output {output.scores} --hypotheses {output.hypotheses}"
         " --spm-model {params.spm_model} --reference {params.reference} --target-lang {params.target}"
-        " --meta {params.meta:q} -- {params.args} > {log} 2>&1"
+        " --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"

@@ -1,0 +1,187 @@
+"""WMT-6 (reconstructed): the official WMT training corpora, pooled per pair and subsampled deterministically.
+
+LSSD's WMT-6 was only published as a binarized data-bin; how it was drawn is not documented. This module rebuilds
+it the way the paper describes it: for every language, the pooled training corpora of its WMT year (configured per
+language as ``source.corpora.<lang>.train``, each an archive of the downloads table and the two member files)
+are subsampled to ``languages.<lang>.reference_size`` pairs (3M fr, 1.5M de, 400K zh, 80K et, 10K ro, 5K tr) and
+the dev/test sets are the newstest/newsdev sets of that year (``valid``/``test``; the "fake SGML" files of the
+WMT releases, one ``<seg id=...>`` per line, or plain text).
+
+The subsample keeps the pairs with the smallest SHA-1 of their text (ties by position): the same pairs on every
+machine, independent of the order in which the corpora are listed, and the sample of a smaller size is a subset
+of the sample of a larger one. Pairs with an empty side are dropped first; nothing else is filtered.
+
+Usage (the ``prepare_wmt`` rule)::
+
+    python -m lssd.data.wmt --spec '<dataset JSON>' --name wmt6 --downloads results/downloads \
+        --outdir results/data/wmt6
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lssd.config import dataset_languages
+from lssd.data.archive import extract_members
+from lssd.data.parallel import SPLITS, normalize_text, parallel_path, write_parallel
+from lssd.io import atomic_directory, atomic_path, write_json
+
+SEGMENT = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
+
+
+def sgm_segments(path: Path, label: str | None = None) -> list[str]:
+    """The ``<seg>`` texts of a WMT "fake SGML" file, in order (sacrebleu reads them the same way)."""
+    segments = []
+    for line in text_lines(path, label):
+        match = SEGMENT.search(line)
+        if match:
+            segments.append(match.group(1))
+    return segments
+
+
+def text_lines(path: Path, label: str | None = None) -> Iterator[str]:
+    """Lines of a UTF-8 file; invalid UTF-8 is an error naming the file (``label``: archive:member) and line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{label or path}, line {number}: invalid UTF-8 ({error.reason})") from None
+
+
+def read_side(path: Path, label: str) -> list[str]:
+    return sgm_segments(path, label) if path.suffix == ".sgm" else list(text_lines(path, label))
+
+
+def aligned(foreign: Path, english: Path, where: str) -> Iterator[tuple[int, str, str]]:
+    """``(line number, foreign, english)`` of two line-aligned files; different lengths are an error."""
+    archive = where.split(":")[0]
+    left = text_lines(foreign, f"{archive}:{foreign.name}")
+    right = text_lines(english, f"{archive}:{english.name}")
+    number = 0
+    for number, (a, b) in enumerate(zip(left, right), start=1):  # noqa: B905 - lengths checked below
+        yield number, a, b
+    if next(left, None) is not None or next(right, None) is not None:
+        raise ValueError(f"{where}: the two sides have different line counts (they agree up to line {number})")
+
+
+def pair_key(foreign: str, english: str) -> int:
+    digest = hashlib.sha1(f"{foreign}\t{english}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # fits in int64
+
+
+def subsample_keys(keys: np.ndarray, size: int) -> np.ndarray:
+    """Boolean mask of the ``size`` smallest keys (ties broken by position)."""
+    if size >= len(keys):
+        return np.ones(len(keys), dtype=bool)
+    order = np.lexsort((np.arange(len(keys)), keys))
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[order[:size]] = True
+    return keep
+
+
+def training_pairs(files: list[tuple[Path, Path, str]], counts: Counter) -> Iterator[tuple[str, str]]:
+    """Every non-empty pair of the pooled corpora, whitespace-normalised, in corpus order."""
+    for foreign_path, english_path, where in files:
+        for _, foreign, english in aligned(foreign_path, english_path, where):
+            foreign, english = normalize_text(foreign), normalize_text(english)
+            if not foreign or not english:
+                counts["empty_side"] += 1
+                continue
+            counts["kept"] += 1
+            yield foreign, english
+
+
+def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) -> dict:
+    pivot = spec["pivot"]
+    corpora = spec["source"]["corpora"]
+    langs = dataset_languages(spec)
+    manifest = {"dataset": name, "pivot": pivot, "source": {"kind": "wmt", "reconstruction": True}, "languages": {}}
+    with atomic_directory(outdir) as staging, tempfile.TemporaryDirectory(dir=outdir.parent) as scratch:
+        for lang in langs:
+            wanted: dict[str, list[str]] = {}
+            for entry in [*corpora[lang]["train"], corpora[lang]["valid"], corpora[lang]["test"]]:
+                wanted.setdefault(entry["download"], []).extend([entry["foreign"], entry["english"]])
+            files: dict[tuple[str, str], Path] = {}
+            for download, suffixes in wanted.items():
+                target = Path(scratch) / lang / download
+                for suffix, path in extract_members(downloads / download, sorted(set(suffixes)), target).items():
+                    files[(download, suffix)] = path
+
+            def located(entry, files=files):
+                where = f"{entry['download']}:{entry['foreign']} / {entry['english']}"
+                return files[(entry["download"], entry["foreign"])], files[(entry["download"], entry["english"])], where
+
+            train_files = [located(entry) for entry in corpora[lang]["train"]]
+            counts: Counter = Counter()
+            keys = np.fromiter((pair_key(f, e) for f, e in training_pairs(train_files, counts)), dtype=np.int64)
+            size = spec["languages"][lang]["reference_size"]
+            keep = subsample_keys(keys, size)
+            if len(keys) < size:
+                print(f"NOTE: {lang}: only {len(keys)} training pairs available, fewer than {size}", file=log)
+            sides = {side: parallel_path(staging, "train", lang, pivot, side) for side in (lang, pivot)}
+            written = 0
+            with atomic_path(sides[lang]) as foreign_tmp, atomic_path(sides[pivot]) as english_tmp:
+                with (
+                    open(foreign_tmp, "w", encoding="utf-8") as out_f,
+                    open(english_tmp, "w", encoding="utf-8") as out_e,
+                ):
+                    for index, (foreign, english) in enumerate(training_pairs(train_files, Counter())):
+                        if keep[index]:
+                            out_f.write(foreign + "\n")
+                            out_e.write(english + "\n")
+                            written += 1
+            sizes = {"train": written}
+            sets = {}
+            for split in ("valid", "test"):
+                entry = corpora[lang][split]
+                foreign_path, english_path, where = located(entry)
+                foreign = read_side(foreign_path, f"{entry['download']}:{entry['foreign']}")
+                english = read_side(english_path, f"{entry['download']}:{entry['english']}")
+                if len(foreign) != len(english):
+                    raise ValueError(f"{where}: {len(foreign)} segments against {len(english)}")
+                pairs = [(normalize_text(f), normalize_text(e)) for f, e in zip(foreign, english, strict=True)]
+                pairs = [(f, e) for f, e in pairs if f and e]
+                if not pairs:
+                    raise ValueError(f"datasets.{name}: language '{lang}' has no {split} pairs in {where}")
+                write_parallel(staging, split, lang, pivot, pairs)
+                sizes[split] = len(pairs)
+                sets[split] = entry.get("name", entry["foreign"])
+            if written == 0:
+                raise ValueError(f"datasets.{name}: language '{lang}' yields zero training pairs")
+            manifest["languages"][lang] = {
+                "role": spec["languages"][lang].get("role"),
+                "sizes": {split: sizes[split] for split in SPLITS},
+                "train_available": int(len(keys)),
+                "train_dropped_empty": counts["empty_side"],
+                "train_corpora": [f"{entry['download']}:{entry['foreign']}" for entry in corpora[lang]["train"]],
+                "dev_test_sets": sets,
+            }
+            print(f"{lang}: {manifest['languages'][lang]['sizes']} (from {len(keys)} pooled pairs)", file=log)
+        write_json(staging / "manifest.json", manifest)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build WMT-6 (reconstructed) from the downloaded WMT releases")
+    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--downloads", required=True, type=Path, help="directory of the downloaded archives")
+    parser.add_argument("--outdir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    build(json.loads(args.spec), args.name, args.downloads, args.outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
