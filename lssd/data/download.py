@@ -17,10 +17,11 @@ A download
 ``downloads.mirror`` (a URL prefix) replaces every URL's location by ``<mirror>/<name>``: for a local copy, a
 cluster proxy, or the offline tests (a server on 127.0.0.1).
 
-Usage (the ``download`` rule)::
+Usage::
 
     python -m lssd.data.download --table config/downloads.tsv --name ted_talks.tar.gz \
         --output results/downloads/ted_talks.tar.gz [--mirror URL] [--retries 3]
+    python -m lssd.data.download --entry '<table row as JSON>' --output ...     (the ``download`` rule)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
+import os
 import sys
 import time
 import urllib.error
@@ -208,20 +211,34 @@ def download(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Download one file of the downloads table and verify it")
-    parser.add_argument("--table", required=True, type=Path)
-    parser.add_argument("--name", required=True, help="the file's name in the table")
+    parser.add_argument("--table", type=Path, help="the downloads table (with --name)")
+    parser.add_argument("--name", help="the file's name in the table")
+    parser.add_argument("--entry", help="the table row as JSON, instead of --table/--name")
     parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--mirror", default="", help="URL prefix that replaces the table's URLs")
-    parser.add_argument("--retries", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds without data before giving up")
-    parser.add_argument("--pause", type=float, default=5.0, help="seconds before the first retry (then longer)")
+    # the transport settings also come from the environment: the download rule passes them that way so that a
+    # changed mirror or retry count does not make Snakemake download verified files again
+    env = os.environ.get
+    parser.add_argument("--mirror", default=env("LSSD_DOWNLOAD_MIRROR", ""), help="URL prefix replacing the URLs")
+    parser.add_argument("--retries", type=int, default=int(env("LSSD_DOWNLOAD_RETRIES", "3")))
+    parser.add_argument(
+        "--timeout", type=float, default=float(env("LSSD_DOWNLOAD_TIMEOUT", "60")), help="seconds without data"
+    )
+    parser.add_argument(
+        "--pause", type=float, default=float(env("LSSD_DOWNLOAD_PAUSE", "5")), help="seconds before the first retry"
+    )
     args = parser.parse_args(argv)
-    entries = read_table(args.table)
-    if args.name not in entries:
-        print(f"error: {args.table} has no entry named '{args.name}'", file=sys.stderr)
-        return 2
+    if args.entry:
+        entry = Entry(**json.loads(args.entry))
+    elif args.table and args.name:
+        entries = read_table(args.table)
+        if args.name not in entries:
+            print(f"error: {args.table} has no entry named '{args.name}'", file=sys.stderr)
+            return 2
+        entry = entries[args.name]
+    else:
+        parser.error("give --entry, or --table and --name")
     try:
-        download(entries[args.name], args.output, args.mirror or None, args.retries, args.timeout, args.pause)
+        download(entry, args.output, args.mirror or None, args.retries, args.timeout, args.pause)
     except DownloadError as error:
         print(f"error: download failed: {error}", file=sys.stderr)
         return 1

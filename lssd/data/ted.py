@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 import tarfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lssd.config import dataset_languages
@@ -40,7 +40,7 @@ def is_missing(text: str) -> bool:
 
 
 def read_talks(
-    stream: io.TextIOBase, where: str, columns: dict[str, str], pivot_column: str
+    stream: Iterable[str], where: str, columns: dict[str, str], pivot_column: str
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Counter]]:
     """Pairs ``(foreign, english)`` per language from one ``all_talks_*.tsv``, and the dropped rows' counts.
 
@@ -80,6 +80,15 @@ def read_talks(
     return pairs, dropped
 
 
+def decoded_lines(stream, where: str) -> Iterator[str]:
+    """UTF-8 lines of a binary stream; invalid UTF-8 is an error naming ``where`` and the line."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{where}, line {number}: invalid UTF-8 ({error.reason})") from None
+
+
 def extract(archive: Path, columns: dict[str, str], pivot_column: str):
     """Read the three splits from the archive; returns ``{split: {lang: pairs}}`` and the drop counts."""
     names = member_names(archive)
@@ -89,11 +98,9 @@ def extract(archive: Path, columns: dict[str, str], pivot_column: str):
         for member in handle:
             for split, name in members.items():
                 if member.name == name:
-                    text = io.TextIOWrapper(handle.extractfile(member), encoding="utf-8", newline="")
-                    try:
-                        by_split[split], dropped[split] = read_talks(text, f"{archive}:{name}", columns, pivot_column)
-                    except UnicodeDecodeError as error:
-                        raise ValueError(f"{archive}:{name}: invalid UTF-8 ({error.reason})") from None
+                    where = f"{archive}:{name}"
+                    lines = decoded_lines(handle.extractfile(member), where)
+                    by_split[split], dropped[split] = read_talks(lines, where, columns, pivot_column)
     return by_split, dropped
 
 

@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config validation, the runs the config asks for, and per-run settings.
+import dataclasses
 import json
 import os
 import re
@@ -73,14 +74,17 @@ def dataset_downloads(wildcards):
     return [f"results/downloads/{name}" for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])]
 
 
-def download_options(wildcards):
-    options = config["downloads"]
-    parts = ["--table", str(downloads_table_path()), "--name", wildcards.file]
-    parts += ["--retries", str(options["retries"]), "--timeout", str(options["timeout_seconds"])]
-    parts += ["--pause", str(options["retry_pause_seconds"])]
-    if options.get("mirror"):
-        parts += ["--mirror", options["mirror"]]
-    return shlex.join(parts)
+def download_entry(wildcards):
+    """The table row of a download (what identifies the file: a changed URL or checksum downloads it again)."""
+    return json.dumps(dataclasses.asdict(DOWNLOADS[wildcards.file]), sort_keys=True)
+
+
+# How to download (mirror, retries, timeouts) is not what to download: the download rule reads these from the
+# environment, so that a changed mirror or retry count does not download verified files again (params would).
+os.environ["LSSD_DOWNLOAD_MIRROR"] = config["downloads"].get("mirror") or ""
+os.environ["LSSD_DOWNLOAD_RETRIES"] = str(config["downloads"]["retries"])
+os.environ["LSSD_DOWNLOAD_TIMEOUT"] = str(config["downloads"]["timeout_seconds"])
+os.environ["LSSD_DOWNLOAD_PAUSE"] = str(config["downloads"]["retry_pause_seconds"])
 
 
 def train_args(wildcards):

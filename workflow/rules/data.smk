@@ -13,9 +13,9 @@ rule download:
     wildcard_constraints:
         file="|".join(re.escape(name) for name in DOWNLOADS) or NEVER,
     params:
-        options=download_options,
+        entry=download_entry,
     shell:
-        "python -m lssd.data.download {params.options} --output {output:q} > {log} 2>&1"
+        "python -m lssd.data.download --entry {params.entry:q} --output {output:q} > {log} 2>&1"
 
 
 rule prepare_demo:
