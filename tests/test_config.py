@@ -56,6 +56,19 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["methods"]["lssd_whole"]["by_direction"]["o2m"].update(weight=1),
             "['methods']['lssd_whole']['by_direction']['o2m']",
         ),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(max_epochs=3),
+            "trainings.demo_tiny.by_direction.o2m.max_epochs: unknown training setting",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"].update(by_dataset={"ted9": {"m2o": {}}}),
+            "methods.lssd_whole.by_dataset.ted9: unknown dataset 'ted9'",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"].update(by_dataset={"demo": {"m2o": {"training": {"epochs": 5}}}}),
+            "methods.lssd_whole.by_dataset.demo.m2o.training.epochs: unknown training setting",
+        ),
+        (lambda c: c.update(downloads={"mirror": 5}), "['downloads']['mirror']"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):
@@ -63,3 +76,94 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):
     assert result.returncode != 0
     assert expected in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+
+
+def paper_edited(change):
+    config = copy.deepcopy(PAPER)
+    change(config)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda c: c["datasets"]["ted8_diverse"]["source"]["columns"].pop("bos"),
+            "datasets.ted8_diverse.languages.bos: no TED column for it in datasets.ted8_diverse.source.columns",
+        ),
+        (
+            lambda c: c["datasets"]["wmt6"]["source"]["corpora"].pop("tur"),
+            "datasets.wmt6.languages.tur: no corpora for it in datasets.wmt6.source.corpora",
+        ),
+        (
+            lambda c: c["datasets"]["wmt6"]["languages"]["tur"].pop("reference_size"),
+            "datasets.wmt6.languages.tur.reference_size: needed",
+        ),
+        (
+            lambda c: c["datasets"]["wmt6"]["source"]["corpora"]["tur"]["test"].update(download="nowhere.tgz"),
+            "datasets.wmt6.source: 'nowhere.tgz' is not in the downloads table",
+        ),
+        (
+            lambda c: c["datasets"]["ted8_related"]["source"]["columns"].update(xho="xh"),
+            "datasets.ted8_related.source.columns.xho: language 'xho' is not in datasets.ted8_related.languages",
+        ),
+        (
+            lambda c: c["datasets"]["wmt6"]["source"]["corpora"]["tur"]["train"][0].pop("english"),
+            "'english' is a required property",
+        ),
+        (lambda c: c["downloads"].update(table="missing.tsv"), "downloads.table"),
+    ],
+)
+def test_bad_paper_config_is_rejected_naming_the_key(tmp_path, change, expected):
+    result = dry_run(tmp_path, paper_edited(change))
+    assert result.returncode != 0
+    assert expected in result.stderr + result.stdout, (result.stderr + result.stdout)[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_paper_settings_reach_each_run():
+    """Spec §2.2-§2.3: run lengths, weights, gate levels and language-aware masking per dataset and direction."""
+    from lssd import config as lssd_config
+
+    config = copy.deepcopy(DEMO)
+    for key in ("datasets", "trainings", "methods"):
+        for name, block in PAPER[key].items():
+            config[key][name] = block if name not in config[key] else {**config[key][name], **block}
+    expected = {
+        # (dataset, direction, method): (max_epoch, w, level, language_aware)
+        ("ted8_diverse", "m2o", "baseline"): (300, None, None, None),
+        ("ted8_diverse", "o2m", "baseline"): (600, None, None, None),
+        ("ted8_diverse", "m2o", "lssd_whole"): (300, 2.5, "token", False),
+        ("ted8_diverse", "o2m", "lssd_whole"): (600, 0.6, "token", True),
+        ("ted8_diverse", "m2o", "lssd_selective"): (50, 1.0, "token", False),
+        ("ted8_diverse", "o2m", "lssd_selective"): (50, 0.5, "token", False),
+        ("ted8_diverse", "o2m", "lssd_adaptive"): (300, 0.5, "sentence", True),
+        ("ted8_related", "o2m", "baseline"): (300, None, None, None),
+        ("ted8_related", "m2o", "lssd_selective"): (50, 1.3, "token", False),
+        ("ted8_related", "o2m", "lssd_whole"): (600, 0.5, "token", False),
+        ("ted8_related", "o2m", "lssd_selective"): (300, 0.5, "token", False),
+        ("wmt6", "m2o", "lssd_whole"): (157, 2.0, "token", False),
+        ("wmt6", "m2o", "lssd_selective"): (157, 1.0, "sentence", False),
+        ("wmt6", "o2m", "lssd_selective"): (157, 0.8, "sentence", True),
+        ("wmt6", "o2m", "lssd_adaptive"): (157, 0.8, "sentence", True),
+    }
+    for (dataset, direction, method), (epochs, weight, level, aware) in expected.items():
+        training = lssd_config.training_settings(config, dataset, direction, method)
+        args = lssd_config.method_settings(config, method, direction, dataset)["criterion_args"]
+        assert training["max_epoch"] == epochs, (dataset, direction, method)
+        assert args.get("distillation_weight") == weight, (dataset, direction, method)
+        assert args.get("distillation_level") == level, (dataset, direction, method)
+        assert args.get("language_aware") == aware, (dataset, direction, method)
+    related_whole = lssd_config.training_settings(config, "ted8_related", "m2o", "lssd_whole")
+    assert related_whole["save_interval_updates"] == 0
+    assert lssd_config.training_settings(config, "ted8_diverse", "m2o", "lssd_whole")["save_interval_updates"] == 7000
+    wmt = lssd_config.training_settings(config, "wmt6", "m2o", "baseline")
+    assert (wmt["arch"], wmt["lr"], wmt["update_freq"], wmt["sampling_temperature"]) == (
+        "transformer_wmt_en_de",
+        0.0015,
+        2,
+        5,
+    )
