@@ -41,17 +41,17 @@ def test_a_job_waits_until_enough_gpus_are_free(tmp_path):
         import time
         from pathlib import Path
         from lssd import gpus
-        with gpus.claim(1, ["0", "1"], Path({str(tmp_path)!r})) as mine:
-            print(mine[0], flush=True)
+        with gpus.claim(2, ["0", "1", "2"], Path({str(tmp_path)!r})) as mine:
+            print(",".join(mine), flush=True)
             time.sleep(1.5)
     """)
     holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "0"
+    assert holder.stdout.readline().strip() == "0,1"
     started = time.monotonic()
-    with gpus.claim(2, ["0", "1"], tmp_path, poll_seconds=0.05) as both:
+    with gpus.claim(2, ["0", "1", "2"], tmp_path, poll_seconds=0.05) as mine:
         waited = time.monotonic() - started
-        assert both == ["0", "1"]
-    assert waited > 1.0  # it got both only once the other job had let go of GPU 0 (after its 1.5 s)
+        assert sorted(mine) == ["0", "2"]
+    assert waited > 1.0  # it got a second GPU only once the other job had let go of its two (after 1.5 s)
     holder.wait(timeout=30)
 
 
