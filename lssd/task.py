@@ -460,11 +460,21 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             )
         finally:
             criterion.set_teacher(None)
+        # Distributed training sums the logging outputs across workers with one all-reduce per step
+        # (fairseq's all_reduce_dict), which packs plain numbers and device tensors into two separate buffers.
+        # The criterion logs tensors for a distilled batch but plain 0s otherwise, so in a step where one rank
+        # distils (its pair's KD is on) and another does not, the ranks all-reduced buffers of different sizes:
+        # gloo aborted ("Received data size doesn't match expected size"), NCCL would hang or mix values up.
+        # Every KD value is therefore a tensor on the batch's device, on every rank and in every step.
+        device = sample["target"].device
+        for key in ("kd_sum", "gate_sum", "kd_ntokens"):
+            logging_output[key] = torch.as_tensor(logging_output[key], device=device)
+        zero = torch.zeros((), device=device)
         for name in self.lang_pairs:
             mine = name == pair
-            logging_output[PAIR_KD + name] = logging_output["kd_sum"] if mine else 0.0
-            logging_output[PAIR_GATE + name] = logging_output["gate_sum"] if mine else 0.0
-            logging_output[PAIR_KD_NTOKENS + name] = logging_output["kd_ntokens"] if mine else 0
+            logging_output[PAIR_KD + name] = logging_output["kd_sum"] if mine else zero
+            logging_output[PAIR_GATE + name] = logging_output["gate_sum"] if mine else zero
+            logging_output[PAIR_KD_NTOKENS + name] = logging_output["kd_ntokens"] if mine else zero
         return loss, sample_size, logging_output
 
     def reduce_train_records(self, logging_outputs) -> None:

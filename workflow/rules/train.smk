@@ -20,6 +20,8 @@ rule train:
         save_dir=lambda w: run_dir(w.dataset, w.direction, w.method, w.seed, "checkpoints"),
         args=train_args,
         fp16="--fp16" if config["run"]["fp16"] else "",
+        cpu_workers=config["run"]["cpu_workers_per_training"],
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
-        " --history {output.history} --records {output.records} {params.fp16} -- {params.args} >> {log} 2>&1"
+        " --history {output.history} --records {output.records} {params.fp16} --gpus {resources.gpu}"
+        " --cpu-workers {params.cpu_workers} -- {params.args} >> {log} 2>&1"
