@@ -11,6 +11,7 @@ from snakemake.utils import validate
 
 from lssd import commands
 from lssd import config as lssd_config
+from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
 from lssd.spm import model_for_side
 
@@ -71,7 +72,9 @@ def run_dir(dataset, direction, method, seed, *parts):
 
 
 def dataset_downloads(wildcards):
-    return [f"results/downloads/{name}" for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])]
+    return [
+        f"results/downloads/{name}" for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])
+    ]
 
 
 def download_entry(wildcards):
@@ -79,12 +82,24 @@ def download_entry(wildcards):
     return json.dumps(dataclasses.asdict(DOWNLOADS[wildcards.file]), sort_keys=True)
 
 
-# How to download (mirror, retries, timeouts) is not what to download: the download rule reads these from the
-# environment, so that a changed mirror or retry count does not download verified files again (params would).
-os.environ["LSSD_DOWNLOAD_MIRROR"] = config["downloads"].get("mirror") or ""
-os.environ["LSSD_DOWNLOAD_RETRIES"] = str(config["downloads"]["retries"])
-os.environ["LSSD_DOWNLOAD_TIMEOUT"] = str(config["downloads"]["timeout_seconds"])
-os.environ["LSSD_DOWNLOAD_PAUSE"] = str(config["downloads"]["retry_pause_seconds"])
+def download_file(entry_json, output, log):
+    """The download rule's body: fetch and verify, the log telling what happened (the error too)."""
+    options = config["downloads"]
+    entry = downloads_module.Entry(**json.loads(entry_json))
+    with open(log, "w", encoding="utf-8") as handle:
+        try:
+            downloads_module.download(
+                entry,
+                output,
+                mirror=options.get("mirror"),
+                retries=options["retries"],
+                timeout=options["timeout_seconds"],
+                pause=options["retry_pause_seconds"],
+                log=handle,
+            )
+        except downloads_module.DownloadError as error:
+            handle.write(f"error: download failed: {error}\n")
+            raise WorkflowError(f"download failed: {error}")
 
 
 def train_args(wildcards):

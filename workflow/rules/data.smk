@@ -9,13 +9,15 @@ rule download:
         "results/downloads/{file}",
     log:
         "logs/downloads/{file}.log",
-    localrule: True
     wildcard_constraints:
         file="|".join(re.escape(name) for name in DOWNLOADS) or NEVER,
+    localrule: True
     params:
+        # what identifies the file (a changed URL or checksum downloads it again); how to download it (mirror,
+        # retries) is read from the config in the run block, so changing the mirror re-downloads nothing
         entry=download_entry,
-    shell:
-        "python -m lssd.data.download --entry {params.entry:q} --output {output:q} > {log} 2>&1"
+    run:
+        download_file(params.entry, output[0], log[0])
 
 
 rule prepare_demo:
@@ -35,7 +37,7 @@ rule prepare_demo:
 rule prepare_ted:
     """A TED-8 dataset: the configured language columns of all_talks_{train,dev,test}.tsv against English."""
     input:
-        dataset_downloads,
+        archive=dataset_downloads,
     output:
         directory("results/data/{dataset}"),
     log:
@@ -48,7 +50,7 @@ rule prepare_ted:
     params:
         spec=dataset_json,
     shell:
-        "python -m lssd.data.ted --spec {params.spec:q} --name {wildcards.dataset} --archive {input[0]:q}"
+        "python -m lssd.data.ted --spec {params.spec:q} --name {wildcards.dataset} --archive {input.archive:q}"
         " --outdir {output} > {log} 2>&1"
 
 
