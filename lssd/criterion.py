@@ -74,10 +74,11 @@ class LSSDDistillationCriterion(LabelSmoothedCrossEntropyCriterion):
             logging_output.update(lssd_loss=loss.data, kd_sum=0.0, gate_sum=0.0, kd_ntokens=0)
             return loss, sample_size, logging_output
         net_output = model(**sample["net_input"])
-        student = model.get_normalized_probs(net_output, log_probs=True)
-        with torch.no_grad():
-            teacher_output = self.teacher(**sample["net_input"])
-            teacher = self.teacher.get_normalized_probs(teacher_output, log_probs=True).float()
+        # raw logits of both models: the objective normalises each once (the student's log-softmax serves CE, KD
+        # and the gate; the teacher's softmax is taken once, in float32), instead of normalising twice
+        student = net_output[0]
+        with torch.inference_mode():  # no autograd bookkeeping at all for the teacher
+            teacher = self.teacher(**sample["net_input"])[0]
         target = model.get_targets(sample, net_output)
         if self.ignore_prefix_size > 0:
             student = student[:, self.ignore_prefix_size :, :]

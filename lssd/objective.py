@@ -83,30 +83,43 @@ def distillation_objective(
         variant: ``"whole" | "selective" | "adaptive"``; level: ``"token" | "sentence"``.
         vocab_mask: optional ``[vocab]`` bool, the target language's pieces (language-aware distillation).
 
-    Returns a dict of sums over non-pad tokens: ``loss`` = (CE_ls + w·Σ g·KD)/2, ``ce`` = CE_ls, ``nll``,
-    ``kd`` = Σ KD (ungated), ``gated_kd`` = Σ g·KD, and ``gate`` ``[batch, time]`` (0 at pads).
+    Returns a dict of sums over non-pad tokens: ``loss`` = (CE_ls + w·Σ g·KD)/2, the only differentiable entry;
+    for logging: ``ce`` = CE_ls, ``nll``, ``kd`` = Σ KD (ungated), ``gated_kd`` = Σ g·KD, and ``gate``
+    ``[batch, time]`` (0 at pads).
     """
     compute_dtype = torch.promote_types(student_logits.dtype, torch.float32)
+    # the student's log-softmax is the one pass over [batch, time, vocab] that autograd records; CE, KD and the
+    # gates all read it
     lprobs = F.log_softmax(student_logits.to(compute_dtype), dim=-1)
     not_pad = target.ne(pad_idx)
     gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
-
-    ce_tokens, nll = label_smoothed_token_losses(lprobs, target, epsilon, pad_idx)
+    eps_i = epsilon / (lprobs.size(-1) - 1)
+    real = not_pad.to(compute_dtype)
 
     with torch.no_grad():
+        student = lprobs.detach()
+        ce_tokens, nll = label_smoothed_token_losses(student, target, epsilon, pad_idx)
         p_teacher = teacher_probabilities(teacher_logits.detach().to(compute_dtype), vocab_mask)
         teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
-        student_gold = lprobs.detach().gather(-1, gold).squeeze(-1).exp()
+        student_gold = student.gather(-1, gold).squeeze(-1).exp()
         gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
-    kd_tokens = -(p_teacher * lprobs).sum(dim=-1) * not_pad
+        # KD_t = −Σ_v p_T(v)·log p_S(v) as a batched dot product: no [batch, time, vocab] temporary
+        rows = p_teacher.size(0) * p_teacher.size(1)
+        kd_tokens = -torch.bmm(p_teacher.reshape(rows, 1, -1), student.reshape(rows, -1, 1)).view_as(gate) * real
+        # The loss is −Σ_{t,v} c_{t,v}·log p_S(v) for one combined target distribution c: half the smoothed
+        # one-hot of the gold token plus half w·g_t times the teacher's. Built in place in the teacher's tensor,
+        # it makes the loss one dot product and its gradient one pass (c), instead of three terms each with
+        # its own pass forward and backward. Pad rows of c are 0 (gate and mask are 0 there).
+        combined = p_teacher.mul_((0.5 * weight) * gate.unsqueeze(-1))
+        combined.add_((0.5 * eps_i) * real.unsqueeze(-1))
+        combined.scatter_add_(-1, gold, ((0.5 * (1.0 - epsilon - eps_i)) * real).unsqueeze(-1))
+    loss = -torch.dot(combined.reshape(-1), lprobs.reshape(-1))
 
-    ce = ce_tokens.sum()
-    gated_kd = (gate * kd_tokens).sum()
     return {
-        "loss": (ce + weight * gated_kd) / 2,
-        "ce": ce,
+        "loss": loss,
+        "ce": ce_tokens.sum(),
         "nll": nll.sum(),
         "kd": kd_tokens.sum(),
-        "gated_kd": gated_kd,
+        "gated_kd": (gate * kd_tokens).sum(),
         "gate": gate,
     }
