@@ -102,6 +102,7 @@ def fairseq_arguments(options, method: str, save_dir: str) -> list[str]:
         args.append("--cpu")
     elif options.precision == "fp16":
         args.append("--fp16")
+    args += ["--lssd-teacher-precision", options.teacher_precision]
     return args + ["--max-epoch", "1", "--no-progress-bar", "--log-interval", "1000000"]
 
 
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=["demo", "ted"], default="demo", help="demo_tiny, or the TED preset")
     parser.add_argument("--max-tokens", type=int, help="tokens per batch (default: the preset's)")
     parser.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="on CUDA: train in fp16")
+    parser.add_argument(
+        "--teacher-precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto", help="the teachers' dtype"
+    )
     parser.add_argument("--direction", choices=["m2o", "o2m"], default="m2o")
     parser.add_argument("--data-bin", help="a data-bin of the pipeline (default: the demo data, built once)")
     parser.add_argument("--work-dir", default=str(REPO / "results" / "benchmarks" / "demo"))

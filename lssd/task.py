@@ -36,7 +36,7 @@ from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleE
 from lssd import allow_fairseq_checkpoints
 from lssd.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
 from lssd.history import ALL, History, PairLossSums, Records, bits_per_token
-from lssd.teachers import TeacherPool
+from lssd.teachers import TeacherPool, freeze_teacher, teacher_dtype
 from lssd.validation import first_token, label_smoothed_token_losses, sums_by_group
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,21 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             "--lssd-single-teacher",
             action="store_true",
             help="ablation: the overall-best checkpoint teaches every pair",
+        )
+        parser.add_argument(
+            "--lssd-teacher-precision",
+            choices=["auto", "fp32", "fp16", "bf16"],
+            default="auto",
+            help="precision of the frozen teachers; auto: fp16 on GPU (as the original), fp32 on CPU (fp16/bf16 "
+            "matrix products are an order of magnitude slower on CPUs without native support; measured with "
+            "benchmarks/teacher_overhead.py)",
+        )
+        parser.add_argument(
+            "--lssd-max-teachers",
+            type=int,
+            default=0,
+            help="keep at most this many teacher copies (0: no cap, one per distinct best epoch): beyond it, the "
+            "pairs of the two closest best epochs share the later epoch's copy",
         )
 
     def __init__(self, args, langs, dicts, training):
@@ -339,6 +354,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
                 keys=[self.teacher_key(pair) for pair in self.lang_pairs],
                 single_teacher=getattr(self.args, "lssd_single_teacher", False),
                 warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
+                max_copies=getattr(self.args, "lssd_max_teachers", 0) or 0,
             )
         return self.pool
 
@@ -351,13 +367,9 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         return os.path.join(directory, f"teacher_epoch{epoch}.pt") if directory else None
 
     def freeze(self, copy):
-        """A teacher: eval mode, no gradients, half precision on GPU (fp32 on CPU, where fp16 is slow)."""
-        copy.eval()
-        for parameter in copy.parameters():
-            parameter.requires_grad_(False)
-        if next(copy.parameters()).is_cuda:
-            copy.half()
-        return copy
+        """A teacher: eval mode, no gradients, in the teacher precision (``--lssd-teacher-precision``)."""
+        on_gpu = next(copy.parameters()).is_cuda
+        return freeze_teacher(copy, teacher_dtype(getattr(self.args, "lssd_teacher_precision", "auto"), on_gpu))
 
     def copy_model(self, model, epoch: int):
         copy = self.freeze(deepcopy(model))
@@ -424,7 +436,10 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
                     if index != dictionary.unk():
                         mask[index] = True
             self._vocab_masks[key] = mask
-        return self._vocab_masks[key].to(device)
+        on_device = (key, str(device))
+        if on_device not in self._vocab_masks:
+            self._vocab_masks[on_device] = self._vocab_masks[key].to(device)
+        return self._vocab_masks[on_device]
 
     def start_epoch(self, epoch: int) -> None:
         pool = self.teacher_pool()

@@ -25,6 +25,7 @@ from typing import Any
 class TeacherEntry:
     best_epoch: int = -1
     best_loss: float = math.inf
+    teacher_epoch: int = -1  # the copy this key distils from: its best epoch, unless a cap merged it into another
 
 
 @dataclass
@@ -36,6 +37,7 @@ class TeacherPool:
     copies: dict[int, Any] = field(default_factory=dict)  # epoch → frozen model shared by the keys at that epoch
     updated_through: int = 0  # the last epoch whose validation has been applied
     overall_best: float = math.inf
+    max_copies: int = 0  # 0: one copy per distinct best epoch (the original); else at most this many
 
     def __post_init__(self) -> None:
         for key in self.keys:
@@ -62,22 +64,39 @@ class TeacherPool:
             self.copies[epoch] = copy
             for key in improved:
                 value = overall if self.single_teacher else losses[key]
-                self.entries[key] = TeacherEntry(best_epoch=epoch, best_loss=value)
+                self.entries[key] = TeacherEntry(best_epoch=epoch, best_loss=value, teacher_epoch=epoch)
         if self.single_teacher and overall is not None:
             self.overall_best = min(self.overall_best, overall) if epoch > 1 else overall
         self.updated_through = epoch
+        self.merge_to_cap()
         self.free_unused()
         return improved
+
+    def merge_to_cap(self) -> None:
+        """With ``max_copies``: while more copies are referenced, the keys of the earlier of the two closest
+        teacher epochs move to the later one's copy (their best epoch and loss, which the switch uses, stay)."""
+        if self.max_copies < 1:
+            return
+        while len(epochs := sorted(self.teacher_epochs())) > self.max_copies:
+            gaps = [(later - earlier, earlier, later) for earlier, later in zip(epochs, epochs[1:])]  # noqa: B905
+            _, earlier, later = min(gaps)
+            for entry in self.entries.values():
+                if entry.teacher_epoch == earlier:
+                    entry.teacher_epoch = later
 
     def free_unused(self) -> None:
         referenced = self.teacher_epochs()
         for epoch in [e for e in self.copies if e not in referenced]:
             del self.copies[epoch]
 
+    def memory_bytes(self) -> int:
+        """Bytes of the teacher copies held (parameters and buffers, in their precision)."""
+        return sum(module_bytes(copy) for copy in self.copies.values() if copy is not None)
+
     # ------------------------------------------------------------------------------------------- queries
     def teacher_epochs(self) -> set[int]:
         """Epochs whose model is still some key's teacher (their checkpoints must be kept)."""
-        return {entry.best_epoch for entry in self.entries.values() if entry.best_epoch > 0}
+        return {entry.teacher_epoch for entry in self.entries.values() if entry.teacher_epoch > 0}
 
     def best_epoch(self, key: str) -> int:
         return self.entries[key].best_epoch
@@ -87,12 +106,15 @@ class TeacherPool:
         return epoch > self.warmup_epochs and entry.best_epoch > 0 and epoch - entry.best_epoch > 1
 
     def teacher(self, key: str):
-        return self.copies.get(self.entries[key].best_epoch)
+        return self.copies.get(self.entries[key].teacher_epoch)
 
     # ------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
         return {
-            "entries": {k: {"best_epoch": e.best_epoch, "best_loss": e.best_loss} for k, e in self.entries.items()},
+            "entries": {
+                k: {"best_epoch": e.best_epoch, "best_loss": e.best_loss, "teacher_epoch": e.teacher_epoch}
+                for k, e in self.entries.items()
+            },
             "updated_through": self.updated_through,
             "overall_best": self.overall_best,
             "single_teacher": self.single_teacher,
@@ -102,10 +124,35 @@ class TeacherPool:
         """Restore the table; ``load_copy(epoch)`` rebuilds the frozen model of each teacher epoch."""
         for key, entry in state["entries"].items():
             if key in self.entries:
-                self.entries[key] = TeacherEntry(int(entry["best_epoch"]), float(entry["best_loss"]))
+                best = int(entry["best_epoch"])
+                # checkpoints from before the cap existed have no teacher_epoch: the best epoch's copy
+                teacher = int(entry.get("teacher_epoch", best))
+                self.entries[key] = TeacherEntry(best, float(entry["best_loss"]), teacher)
         self.updated_through = int(state["updated_through"])
         self.overall_best = float(state["overall_best"])
         self.copies = {}
         if load_copy is not None:
             for epoch in sorted(self.teacher_epochs()):
                 self.copies[epoch] = load_copy(epoch)
+
+
+def module_bytes(module) -> int:
+    """Bytes of a module's parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+
+
+def teacher_dtype(precision: str, on_gpu: bool):
+    """The dtype of the frozen teachers: ``auto`` is fp16 on GPU (the original's) and fp32 on CPU."""
+    import torch
+
+    if precision == "auto":
+        return torch.float16 if on_gpu else torch.float32
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def freeze_teacher(model, dtype):
+    """Make ``model`` a teacher: eval mode (no dropout), no gradients, floating-point weights in ``dtype``."""
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model.to(dtype=dtype)

@@ -198,3 +198,49 @@ def test_unknown_variant_or_level_is_an_error():
         run("soft")
     with pytest.raises(ValueError, match="unknown gate level 'batch'"):
         run("whole", level="batch")
+
+
+def reference_objective(student_logits, teacher_logits, target, pad_idx, epsilon, weight, variant, level, mask):
+    """The objective written term by term, as before the speed work: two log-softmaxes' worth of passes, three
+    differentiable terms. The fast path must agree with it in value and gradient."""
+    from lssd.objective import distillation_gate, teacher_probabilities
+    from lssd.validation import label_smoothed_token_losses
+
+    lprobs = torch.log_softmax(student_logits, dim=-1)
+    not_pad = target.ne(pad_idx)
+    gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
+    ce_tokens, nll = label_smoothed_token_losses(lprobs, target, epsilon, pad_idx)
+    p_teacher = teacher_probabilities(teacher_logits, mask)
+    with torch.no_grad():
+        teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
+        student_gold = lprobs.detach().gather(-1, gold).squeeze(-1).exp()
+        gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
+    kd_tokens = -(p_teacher * lprobs).sum(dim=-1) * not_pad
+    return (ce_tokens.sum() + weight * (gate * kd_tokens).sum()) / 2, ce_tokens.sum(), kd_tokens.sum()
+
+
+@pytest.mark.parametrize("variant", ["whole", "selective", "adaptive"])
+@pytest.mark.parametrize("level", ["token", "sentence"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fast_objective_equals_the_term_by_term_objective(variant, level, masked):
+    generator = torch.Generator().manual_seed(7)
+    batch, time, vocab, pad = 4, 9, 60, 1
+    student = torch.randn(batch, time, vocab, generator=generator) * 3
+    teacher = torch.randn(batch, time, vocab, generator=generator) * 3
+    target = torch.randint(4, vocab, (batch, time), generator=generator)
+    target[0, 6:] = pad
+    target[2, 3:] = pad
+    mask = (torch.rand(vocab, generator=generator) < 0.5) if masked else None
+    if mask is not None:
+        mask[target.flatten()] = True
+    args = dict(pad_idx=pad, epsilon=0.1, weight=0.8, variant=variant, level=level, vocab_mask=mask)
+    fast_input = student.clone().requires_grad_(True)
+    fast = distillation_objective(fast_input, teacher, target, **args)
+    fast["loss"].backward()
+    slow_input = student.clone().requires_grad_(True)
+    loss, ce, kd = reference_objective(slow_input, teacher, target, pad, 0.1, 0.8, variant, level, mask)
+    loss.backward()
+    assert fast["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
+    assert fast["ce"].item() == pytest.approx(ce.item(), rel=1e-5)
+    assert fast["kd"].item() == pytest.approx(kd.item(), rel=1e-5)
+    assert torch.allclose(fast_input.grad, slow_input.grad, rtol=1e-4, atol=1e-6)

@@ -92,3 +92,56 @@ def test_state_round_trip_reloads_teachers_of_kept_epochs():
     assert fresh.updated_through == 6
     assert fresh.teacher("a").epoch == 5 and fresh.teacher("c").epoch == 1
     assert [k for k in fresh.keys if fresh.should_distill(k, 7)] == ["a", "b", "c"]
+
+
+def test_a_cap_on_copies_merges_the_closest_best_epochs_into_the_later_one():
+    pool = TeacherPool(keys=["a", "b", "c", "d"], max_copies=2)
+    made = []
+    losses = {  # a improves at 1, 2; b at 1, 2, 4; c at 1, 5; d at 1 only
+        1: {"a": 5, "b": 5, "c": 5, "d": 5},
+        2: {"a": 4, "b": 4, "c": 6, "d": 6},
+        3: {"a": 4, "b": 4, "c": 6, "d": 6},
+        4: {"a": 4, "b": 3, "c": 6, "d": 6},
+        5: {"a": 4, "b": 3, "c": 4, "d": 6},
+    }
+    for epoch, values in losses.items():
+        pool.update(epoch, values, lambda e=epoch: made.append(e) or Copy(e))
+        assert len(pool.copies) <= 2
+    # best epochs 2 (a), 4 (b), 5 (c), 1 (d): after epoch 2 the copies were {1, 2} (fits); epoch 4 gave {1, 2, 4}:
+    # 1 and 2 are closest, so d moved to 2; epoch 5 gave {2, 4, 5}: 4 and 5 are closest, so b moved to 5
+    assert {key: pool.best_epoch(key) for key in "abcd"} == {"a": 2, "b": 4, "c": 5, "d": 1}
+    assert {key: pool.teacher(key).epoch for key in "abcd"} == {"a": 2, "b": 5, "c": 5, "d": 2}
+    assert sorted(pool.copies) == [2, 5] and pool.teacher_epochs() == {2, 5}
+    # the switch still follows each pair's own best epoch
+    assert pool.should_distill("d", 6) and pool.should_distill("b", 6) and not pool.should_distill("c", 6)
+    restored = TeacherPool(keys=["a", "b", "c", "d"], max_copies=2)
+    restored.load_state_dict(pool.state_dict(), lambda epoch: Copy(epoch))
+    assert {key: restored.teacher(key).epoch for key in "abcd"} == {"a": 2, "b": 5, "c": 5, "d": 2}
+
+
+def test_teacher_memory_is_distinct_epochs_times_the_model_size_in_teacher_precision():
+    import copy
+
+    import torch
+
+    from lssd.teachers import freeze_teacher, module_bytes, teacher_dtype
+
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 50), torch.nn.LayerNorm(50))
+    fp32_bytes = module_bytes(model)
+    assert fp32_bytes == 4 * (50 * 8 + 8 * 50 + 50 + 2 * 50)
+    for precision, on_gpu, element in (("auto", False, 4), ("auto", True, 2), ("fp16", False, 2), ("bf16", False, 2)):
+        pool = TeacherPool(keys=["a", "b", "c"])
+        dtype = teacher_dtype(precision, on_gpu)
+
+        def make(dtype=dtype):
+            return freeze_teacher(copy.deepcopy(model), dtype)
+
+        for epoch in range(1, 7):
+            pool.update(epoch, {key: LOSSES[key][epoch - 1] for key in LOSSES}, make)
+            distinct = len(pool.teacher_epochs())
+            assert len(pool.copies) == distinct
+            assert pool.memory_bytes() == distinct * fp32_bytes * element // 4, (precision, epoch)
+        teacher = pool.teacher("a")
+        assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+        assert next(teacher.parameters()).dtype == dtype
+    assert sorted(pool.copies) == [1, 4, 5]  # a: 5, b: 4, c: 1 (LOSSES above)
