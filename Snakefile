@@ -27,6 +27,8 @@ wildcard_constraints:
     seed=r"\d+",
     pair=r"[a-z]{2,3}-[a-z]{2,3}",
     split="valid|test",
+    lang=r"[a-z]{2,3}",
+    model=r"[A-Za-z0-9_]+",
 
 
 localrules:

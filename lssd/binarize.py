@@ -14,7 +14,7 @@ What the data-bin holds (``results/bin/<dataset>/``):
 
 Usage::
 
-    python -m lssd.binarize --spec '<dataset JSON>' --encoded results/spm/demo --outdir results/bin/demo
+    python -m lssd.binarize --spec '<dataset JSON>' --encoded results/spm/demo/encoded --outdir results/bin/demo
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
         for lang in langs:
             prefixes = []
             for split, flag in zip(SPLITS, ("--trainpref", "--validpref", "--testpref"), strict=True):
-                prefixes += [flag, str(encoded / f"{split}.{lang}-{pivot}")]
+                prefixes += [flag, str(encoded / lang / f"{split}.{lang}-{pivot}")]
             run_preprocess(
                 [
                     "--source-lang", lang, "--target-lang", pivot, *prefixes,

@@ -8,11 +8,12 @@ Two recipes, chosen per dataset in the config (``datasets.<name>.spm.recipe``):
 ``joint`` (the WMT recipe)
     one model over every training side: ``spm.joint.model``.
 
-Usage (what the rules run)::
+Usage (what the rules run: one job per model, one per language)::
 
-    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models
+    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
+        --model joint
     python -m lssd.spm encode --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
-        --outdir results/spm/demo/encoded
+        --lang bos --outdir results/spm/demo/encoded/bos
 """
 
 from __future__ import annotations
@@ -93,12 +94,21 @@ def train_model(inputs: list[Path], model_prefix: Path, vocab_size: int, options
             handle.write(f"{processor.id_to_piece(piece_id)}\t{processor.get_score(piece_id)}\n")
 
 
+def train_one(spec: dict, data_dir: Path, model_dir: Path, model: str, threads: int = 1) -> Path:
+    """Train one model of the recipe (``spm.<model>.model`` and ``.vocab`` in ``model_dir``, each atomically)."""
+    inputs = training_inputs(spec, data_dir)
+    if model not in inputs:
+        raise ValueError(f"the {spec['spm']['recipe']} recipe has no model '{model}' (it has: {', '.join(inputs)})")
+    train_model(inputs[model], model_dir / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
+    return model_dir / f"spm.{model}.model"
+
+
 def train_all(spec: dict, data_dir: Path, outdir: Path, threads: int = 1) -> list[Path]:
     """Train every model of the dataset's recipe into ``outdir`` (replaced as a whole, atomically)."""
     models = []
     with atomic_directory(outdir) as staging:
-        for model, inputs in training_inputs(spec, data_dir).items():
-            train_model(inputs, staging / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
+        for model in training_inputs(spec, data_dir):
+            train_one(spec, data_dir, staging, model, threads)
             models.append(outdir / f"spm.{model}.model")
     return models
 
@@ -108,24 +118,28 @@ def encode_lines(processor: spm.SentencePieceProcessor, lines: list[str]) -> lis
 
 
 def encoded_path(outdir: Path, split: str, lang: str, pivot: str, side: str) -> Path:
-    return Path(outdir) / f"{split}.{lang}-{pivot}.{side}"
+    """``<encoded>/<lang>/<split>.<lang>-<pivot>.<side>``: one directory per language, each its own job."""
+    return Path(outdir) / lang / f"{split}.{lang}-{pivot}.{side}"
 
 
-def encode_all(spec: dict, data_dir: Path, model_dir: Path, outdir: Path) -> None:
-    """Encode every split of every pair with the recipe's models into ``outdir`` (replaced atomically)."""
+def encode_language(spec: dict, data_dir: Path, model_dir: Path, lang: str, outdir: Path) -> None:
+    """Encode every split of one language's pair into ``outdir`` (the language's directory, replaced atomically)."""
     pivot = spec["pivot"]
     processors: dict[str, spm.SentencePieceProcessor] = {}
     with atomic_directory(outdir) as staging:
-        for lang in non_pivot_languages(spec):
-            for split in SPLITS:
-                for side in (lang, pivot):
-                    name = model_for_side(spec, side)
-                    if name not in processors:
-                        model_file = str(model_dir / f"spm.{name}.model")
-                        processors[name] = spm.SentencePieceProcessor(model_file=model_file)
-                    lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
-                    encoded = encode_lines(processors[name], lines)
-                    write_lines(encoded_path(staging, split, lang, pivot, side), encoded)
+        for split in SPLITS:
+            for side in (lang, pivot):
+                name = model_for_side(spec, side)
+                if name not in processors:
+                    processors[name] = spm.SentencePieceProcessor(model_file=str(model_dir / f"spm.{name}.model"))
+                lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
+                write_lines(staging / f"{split}.{lang}-{pivot}.{side}", encode_lines(processors[name], lines))
+
+
+def encode_all(spec: dict, data_dir: Path, model_dir: Path, outdir: Path) -> None:
+    """Encode every language (what the ``spm_encode`` jobs do one language at a time)."""
+    for lang in non_pivot_languages(spec):
+        encode_language(spec, data_dir, model_dir, lang, Path(outdir) / lang)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,16 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
     parser.add_argument("--data", required=True, type=Path, help="the dataset's raw parallel text directory")
     parser.add_argument("--models", required=True, type=Path, help="directory of the SentencePiece models")
-    parser.add_argument("--outdir", type=Path, help="directory of the encoded text (encode only)")
+    parser.add_argument("--model", help="train: only this model (a language, the pivot, or joint)")
+    parser.add_argument("--lang", help="encode: only this language's pair")
+    parser.add_argument("--outdir", type=Path, help="encode: the language's directory (with --lang) or the root")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("SPM_THREADS", "1")))
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     if args.command == "train":
-        for path in train_all(spec, args.data, args.models, args.threads):
-            print(f"trained {path}")
+        if args.model:
+            print(f"trained {train_one(spec, args.data, args.models, args.model, args.threads)}")
+        else:
+            for path in train_all(spec, args.data, args.models, args.threads):
+                print(f"trained {path}")
+        return 0
+    if args.outdir is None:
+        parser.error("encode needs --outdir")
+    if args.lang:
+        encode_language(spec, args.data, args.models, args.lang, args.outdir)
     else:
-        if args.outdir is None:
-            parser.error("encode needs --outdir")
         encode_all(spec, args.data, args.models, args.outdir)
     return 0
 

@@ -206,7 +206,9 @@ def test_the_full_paper_dag_plans_on_slurm_without_sbatch(tmp_path):
     runs = 3 * 2 * 4
     assert counts["download"] == 18  # every file of config/downloads.tsv (TED once for both TED datasets)
     assert counts["prepare_ted"] == 2 and counts["prepare_wmt"] == 1
-    assert counts["spm_train"] == counts["spm_encode"] == counts["binarize"] == 3
+    # SentencePiece: one job per model (TED: 8 languages + English; WMT: one joint model), one per language
+    assert counts["spm_train"] == 9 + 9 + 1 and counts["spm_encode"] == sum(languages.values())
+    assert counts["binarize"] == 3
     assert counts["train"] == runs
     assert counts["evaluate"] == sum(languages.values()) * 2 * 4  # every pair of every run, test split
     assert counts["significance"] == 3 * 2 * 3 and counts["tables"] == counts["convergence"] == 6

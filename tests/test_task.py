@@ -23,7 +23,7 @@ def test_binarized_data_serves_both_directions(data_bin):
     assert (root / "bin" / "dict.bos.txt").read_text() != (root / "bin" / "dict.eng.txt").read_text()
     # a language-specific dictionary lists exactly the pieces of that language's training side
     pieces = {line.split()[0] for line in (root / "bin" / "LS_dict.mkd.txt").read_text().splitlines()}
-    encoded = (root / "encoded" / "train.mkd-eng.mkd").read_text().split()
+    encoded = (root / "encoded" / "mkd" / "train.mkd-eng.mkd").read_text().split()
     assert pieces == set(encoded)
 
 

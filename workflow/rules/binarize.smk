@@ -3,7 +3,7 @@
 
 rule binarize:
     input:
-        "results/spm/{dataset}/encoded",
+        encoded_languages,
     output:
         directory("results/bin/{dataset}"),
     log:
@@ -12,5 +12,5 @@ rule binarize:
     params:
         spec=dataset_json,
     shell:
-        "python -m lssd.binarize --spec {params.spec:q} --encoded {input} --outdir {output} --workers {threads}"
+        "python -m lssd.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
         " > {log} 2>&1"

@@ -151,6 +151,18 @@ def reference_file(wildcards):
     return f"results/data/{wildcards.dataset}/{wildcards.split}.{lang}-{pivot}.{target_side(wildcards)}"
 
 
+def encoding_models(wildcards):
+    """The SentencePiece models that encode one language's pair (its own and the pivot's, or the joint one)."""
+    spec = config["datasets"][wildcards.dataset]
+    names = {model_for_side(spec, wildcards.lang), model_for_side(spec, spec["pivot"])}
+    return [f"results/spm/{wildcards.dataset}/models/spm.{name}.model" for name in sorted(names)]
+
+
+def encoded_languages(wildcards):
+    spec = config["datasets"][wildcards.dataset]
+    return [f"results/spm/{wildcards.dataset}/encoded/{lang}" for lang in lssd_config.dataset_languages(spec)]
+
+
 def target_spm_model(wildcards):
     spec = config["datasets"][wildcards.dataset]
     name = model_for_side(spec, target_side(wildcards))

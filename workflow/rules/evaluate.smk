@@ -5,7 +5,7 @@ rule evaluate:
     input:
         model="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
         bin="results/bin/{dataset}",
-        spm="results/spm/{dataset}/models",
+        spm=target_spm_model,
         data="results/data/{dataset}",
     output:
         scores="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json",
@@ -18,10 +18,9 @@ rule evaluate:
     params:
         args=generate_args,
         reference=reference_file,
-        spm_model=target_spm_model,
         target=target_side,
         meta=eval_meta,
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output {output.scores} --hypotheses {output.hypotheses}"
-        " --spm-model {params.spm_model} --reference {params.reference} --target-lang {params.target}"
+        " --spm-model {input.spm} --reference {params.reference} --target-lang {params.target}"
         " --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"

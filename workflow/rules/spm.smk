@@ -1,31 +1,34 @@
 # SentencePiece models (per_language or joint recipe) and the encoded text: results/spm/{dataset}/
+# One job per model and one per language, so that the languages of a per_language recipe train and encode in
+# parallel (on a cluster, on as many nodes).
 
 
 rule spm_train:
     input:
         "results/data/{dataset}",
     output:
-        directory("results/spm/{dataset}/models"),
+        model="results/spm/{dataset}/models/spm.{model}.model",
+        vocab="results/spm/{dataset}/models/spm.{model}.vocab",
     log:
-        "logs/spm/{dataset}.train.log",
+        "logs/spm/{dataset}.{model}.train.log",
     threads: 2
     params:
         spec=dataset_json,
     shell:
-        "python -m lssd.spm train --spec {params.spec:q} --data {input} --models {output} --threads {threads}"
-        " > {log} 2>&1"
+        "python -m lssd.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
+        " --model {wildcards.model} --threads {threads} > {log} 2>&1"
 
 
 rule spm_encode:
     input:
         data="results/data/{dataset}",
-        models="results/spm/{dataset}/models",
+        models=encoding_models,
     output:
-        directory("results/spm/{dataset}/encoded"),
+        directory("results/spm/{dataset}/encoded/{lang}"),
     log:
-        "logs/spm/{dataset}.encode.log",
+        "logs/spm/{dataset}.{lang}.encode.log",
     params:
         spec=dataset_json,
     shell:
-        "python -m lssd.spm encode --spec {params.spec:q} --data {input.data} --models {input.models}"
-        " --outdir {output} > {log} 2>&1"
+        "python -m lssd.spm encode --spec {params.spec:q} --data {input.data} --models results/spm/{wildcards.dataset}/models"
+        " --lang {wildcards.lang} --outdir {output} > {log} 2>&1"
