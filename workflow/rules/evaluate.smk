@@ -12,7 +12,7 @@ rule evaluate:
         hypotheses="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.hyp",
     log:
         "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
-    threads: 1
+    threads: config["evaluation"]["threads"]
     resources:
         gpu=config["run"]["gpus_per_evaluation"],
     params:
