@@ -3,7 +3,9 @@
 Same data, model, seed and batches for every method; fairseq's own Trainer does each update (forward, backward,
 optimizer step). LSSD runs with distillation forced on for every batch (every pair has a teacher, a copy of the
 initial model, and has stopped improving), so every update pays the teacher. Warm-up updates are excluded; each
-method is timed over several repetitions (median, min-max), each in its own process (clean peak memory).
+method is timed over many short rounds, the methods interleaved in alternating order within each round, so that
+the drift of a shared machine's speed hits every method alike; the closing figures are medians over rounds of
+paired (same-round) comparisons. Peak memory is measured in one process per method.
 
 Prints a table of (a) the baseline's time per update, (b) the teacher's forward pass alone per batch, in the
 precision LSSD runs it in, (c) LSSD's time per update for each variant, and (d) tokens/s, peak memory and the
@@ -201,8 +203,11 @@ def run_timing(options) -> dict:
             setup.warm_up(options.warmup)
             results[method] = {"update_s": [], "tokens_per_update": setup.tokens_per_update(options.warmup)}
             results[method]["model_bytes"] = model_bytes(setup.trainer.model)
-        for _ in range(options.repeats):
-            for method, setup in setups.items():
+        order = list(setups)
+        for round_index in range(options.repeats):
+            # alternate the order of the methods from round to round: no method always runs first or last
+            for method in order if round_index % 2 == 0 else order[::-1]:
+                setup = setups[method]
                 results[method]["update_s"].append(setup.time_updates(options.device, options.warmup))
                 if setup.teacher is not None:
                     forward = setup.time_teacher_forward(options.device, options.warmup)
@@ -244,7 +249,6 @@ def mib(value: float) -> str:
 def report(results: dict[str, dict], options) -> None:
     base = statistics.median(results["baseline"]["update_s"])
     whole = results["lssd_whole"]
-    teacher = statistics.median(whole["teacher_forward_s"])
     print(f"device: {options.device} ({device_name(options.device)}), threads {options.threads}; model: "
           f"{options.size} ({mib(results['baseline']['model_bytes'])} fp32); {options.direction}; "
           f"{results['baseline']['tokens_per_update']:.0f} tokens per update; {options.steps} updates x "
@@ -267,10 +271,18 @@ def report(results: dict[str, dict], options) -> None:
         )
     print()
     for method in [m for m in results if m != "baseline"]:
-        extra = statistics.median(results[method]["update_s"]) - base
-        print(f"{method}: extra time per update = {extra / teacher:.3f} teacher forwards")
-    print(f"lssd/baseline per-update time ratio: {statistics.median(whole['update_s']) / base:.3f}")
-    print(f"overhead beyond teacher forward: {(statistics.median(whole['update_s']) - base) / teacher:.3f}")
+        paired = zip(
+            results["baseline"]["update_s"], results[method]["update_s"], whole["teacher_forward_s"], strict=True
+        )
+        extra = statistics.median((c - a) / b for a, c, b in paired)
+        print(f"{method}: extra time per update = {extra:.3f} teacher forwards (median over rounds)")
+    # the closing figures pair the measurements of each round (a, c and b timed back to back), so that a drift of
+    # the machine's speed between rounds cancels, and take the median over rounds
+    rounds = list(zip(results["baseline"]["update_s"], whole["update_s"], whole["teacher_forward_s"], strict=True))
+    ratio = statistics.median(c / a for a, c, _ in rounds)
+    overhead = statistics.median((c - a) / b for a, c, b in rounds)
+    print(f"lssd/baseline per-update time ratio: {ratio:.3f}")
+    print(f"overhead beyond teacher forward: {overhead:.3f}")
 
 
 def device_name(device: str) -> str:
@@ -293,14 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direction", choices=["m2o", "o2m"], default="m2o")
     parser.add_argument("--data-bin", help="a data-bin of the pipeline (default: the demo data, built once)")
     parser.add_argument("--work-dir", default=str(REPO / "results" / "benchmarks" / "demo"))
-    parser.add_argument("--steps", type=int, default=30, help="timed updates per repetition")
+    parser.add_argument("--steps", type=int, default=10, help="timed updates per repetition")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--save", help="also write the measurements to this JSON file")
+    parser.add_argument("--report-from", help="print the table of measurements saved with --save, and stop")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.report_from:  # print the table of an earlier run (--save) again
+        saved = json.loads(Path(options.report_from).read_text())
+        report(saved["results"], argparse.Namespace(**saved["options"]))
+        return 0
     if options.worker:
         if options.worker == "timing":
             print(json.dumps(run_timing(options)))

@@ -60,13 +60,15 @@ class LSSDDistillationCriterion(LabelSmoothedCrossEntropyCriterion):
         self.variant = str(distillation_variant)
         self.level = str(distillation_level)
         self.language_aware = language_aware
-        self.teacher = None
-        self.vocab_mask = None
+        self.set_teacher(None)
 
     def set_teacher(self, teacher, vocab_mask=None) -> None:
-        """The frozen teacher (and language mask) for the next forward pass; ``None`` for plain CE."""
-        self.teacher = teacher
-        self.vocab_mask = vocab_mask
+        """The frozen teacher (and language mask) for the next forward pass; ``None`` for plain CE.
+
+        Kept out of the module tree on purpose (``__dict__``, not a submodule): ``criterion.train()`` must not
+        switch the teacher to training mode, and the criterion's state must not carry its weights."""
+        self.__dict__["teacher"] = teacher
+        self.__dict__["vocab_mask"] = vocab_mask
 
     def forward(self, model, sample, reduce=True):
         if self.teacher is None or not model.training:

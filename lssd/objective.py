@@ -103,9 +103,8 @@ def distillation_objective(
         teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
         student_gold = student.gather(-1, gold).squeeze(-1).exp()
         gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
-        # KD_t = −Σ_v p_T(v)·log p_S(v) as a batched dot product: no [batch, time, vocab] temporary
-        rows = p_teacher.size(0) * p_teacher.size(1)
-        kd_tokens = -torch.bmm(p_teacher.reshape(rows, 1, -1), student.reshape(rows, -1, 1)).view_as(gate) * real
+        # KD_t = −Σ_v p_T(v)·log p_S(v) as a row-wise dot product: no [batch, time, vocab] temporary
+        kd_tokens = -torch.linalg.vecdot(p_teacher, student) * real
         # The loss is −Σ_{t,v} c_{t,v}·log p_S(v) for one combined target distribution c: half the smoothed
         # one-hot of the gold token plus half w·g_t times the teacher's. Built in place in the teacher's tensor,
         # it makes the loss one dot product and its gradient one pass (c), instead of three terms each with

@@ -151,8 +151,15 @@ def teacher_dtype(precision: str, on_gpu: bool):
 
 
 def freeze_teacher(model, dtype):
-    """Make ``model`` a teacher: eval mode (no dropout), no gradients, floating-point weights in ``dtype``."""
+    """Make ``model`` a teacher: eval mode (no dropout), no gradients, floating-point weights in ``dtype``.
+
+    A fairseq model is also made "generation fast": in eval mode its decoder layers otherwise compute and
+    average the encoder-attention weights of every layer (for alignment output), which takes the slow attention
+    path; a teacher only needs the output distribution.
+    """
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
+    if hasattr(model, "make_generation_fast_"):
+        model.make_generation_fast_()
     return model.to(dtype=dtype)
