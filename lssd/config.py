@@ -107,6 +107,48 @@ def dataset_downloads(spec: dict) -> list[str]:
     return []
 
 
+LSSD_CRITERION_ARGS = {
+    "distillation_weight": (int, float),
+    "distillation_variant": ("whole", "selective", "adaptive"),
+    "distillation_level": ("token", "sentence"),
+    "language_aware": (bool,),
+}
+TASK_ARGS = {
+    "lssd_single_teacher": (bool,),
+    "lssd_warmup_epochs": (int,),
+    "lssd_teacher_precision": ("auto", "fp32", "fp16", "bf16"),
+    "lssd_max_teachers": (int,),
+}
+
+
+def check_method_args(where: str, args: dict, allowed: dict) -> None:
+    """Names and values of criterion/task flags: an unknown one or a bad value names its key."""
+    for name, value in args.items():
+        if name not in allowed:
+            raise ConfigError(f"{where}.{name}: unknown setting (known: {', '.join(allowed)})")
+        kinds = allowed[name]
+        if all(isinstance(kind, str) for kind in kinds):
+            if value not in kinds:
+                raise ConfigError(f"{where}.{name}: '{value}' is not one of {', '.join(kinds)}")
+        elif isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            expected = " or ".join(kind.__name__ for kind in kinds)
+            raise ConfigError(f"{where}.{name}: {value!r} is not a {expected}")
+        elif not isinstance(value, bool) and isinstance(value, (int, float)) and value < 0:
+            raise ConfigError(f"{where}.{name}: {value} must not be negative")
+
+
+def check_methods(config: dict) -> None:
+    for name, method in (config.get("methods") or {}).items():
+        blocks = [(f"methods.{name}", method)]
+        blocks += [(f"methods.{name}.by_direction.{d}", o or {}) for d, o in (method.get("by_direction") or {}).items()]
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            blocks += [(f"methods.{name}.by_dataset.{dataset}.{d}", o or {}) for d, o in (by_direction or {}).items()]
+        for where, block in blocks:
+            if method["criterion"] == "lssd_distillation":
+                check_method_args(f"{where}.criterion_args", block.get("criterion_args") or {}, LSSD_CRITERION_ARGS)
+            check_method_args(f"{where}.task_args", block.get("task_args") or {}, TASK_ARGS)
+
+
 def check(config: dict) -> None:
     """Cross-reference checks; raises :class:`ConfigError` naming the key."""
     run = config["run"]
@@ -119,6 +161,7 @@ def check(config: dict) -> None:
         if name not in (config.get("methods") or {}):
             known = ", ".join(sorted(config.get("methods") or {})) or "none"
             raise ConfigError(f"run.methods[{index}]: unknown method '{name}' (declared methods: {known})")
+    check_methods(config)
     for name, method in (config.get("methods") or {}).items():
         for dataset in method.get("by_dataset") or {}:
             if dataset not in datasets:
@@ -180,6 +223,8 @@ def check(config: dict) -> None:
         if extra:
             field = "columns" if "columns" in source else "corpora"
             raise ConfigError(f"{key}.source.{field}.{extra[0]}: language '{extra[0]}' is not in {key}.languages")
+        if source["kind"] == "parallel_files" and source["path"] == "":
+            raise ConfigError(f"{key}.source.path: empty")
         if source["kind"] == "django_catalogs":
             if source.get("subsample"):
                 for lang in langs:

@@ -69,6 +69,32 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             "methods.lssd_whole.by_dataset.demo.m2o.training.epochs: unknown training setting",
         ),
         (lambda c: c.update(downloads={"mirror": 5}), "['downloads']['mirror']"),
+        (
+            lambda c: c["methods"]["lssd_whole"]["criterion_args"].update(distillation_variant="fancy"),
+            "methods.lssd_whole.criterion_args.distillation_variant: 'fancy' is not one of whole, selective, adaptive",
+        ),
+        (
+            lambda c: c["methods"]["lssd_selective"]["criterion_args"].update(distillation_level="batch"),
+            "methods.lssd_selective.criterion_args.distillation_level: 'batch' is not one of token, sentence",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"]["by_direction"]["m2o"]["criterion_args"].update(
+                distillation_weight=-1
+            ),
+            "methods.lssd_whole.by_direction.m2o.criterion_args.distillation_weight: -1 must not be negative",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"]["criterion_args"].update(temperature=2),
+            "methods.lssd_whole.criterion_args.temperature: unknown setting",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"].update(task_args={"lssd_warmup_epochs": "two"}),
+            "methods.lssd_whole.task_args.lssd_warmup_epochs: 'two' is not a int",
+        ),
+        (
+            lambda c: c["datasets"]["demo"]["source"].update(kind="parallel_files"),
+            "['datasets']['demo']['source']",
+        ),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):
@@ -167,3 +193,14 @@ def test_paper_settings_reach_each_run():
         2,
         5,
     )
+
+
+def test_more_gpus_per_job_than_the_run_allows_is_rejected_naming_the_key(tmp_path):
+    config = edited(lambda c: c["run"].update(gpus_per_training=2))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", str(path), "--resources", "gpu=1", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "run.gpus_per_training = 2, but this run allows gpu=1" in result.stderr + result.stdout
+    fits = snakemake("-n", "--configfile", str(path), "--resources", "gpu=2", cwd=tmp_path)
+    assert fits.returncode == 0, fits.stderr[-2000:]

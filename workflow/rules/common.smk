@@ -25,6 +25,24 @@ except lssd_config.ConfigError as error:
 RUNS = lssd_config.runs(config)
 
 
+def check_gpu_budget():
+    """A job asking for more GPUs than `--resources gpu=N` allows would never be scheduled: say so up front."""
+    available = (workflow.global_resources or {}).get("gpu")
+    available = getattr(available, "value", available)  # Snakemake 9 wraps it in a Resource
+    if not isinstance(available, int):
+        return
+    for key in ("gpus_per_training", "gpus_per_evaluation"):
+        wanted = config["run"][key]
+        if wanted > available:
+            raise WorkflowError(
+                f"Invalid config: run.{key} = {wanted}, but this run allows gpu={available} (--resources or the "
+                f"profile's resources): lower run.{key} or allow more GPUs"
+            )
+
+
+check_gpu_budget()
+
+
 def downloads_table_path():
     """The downloads table: a relative path is looked up in the working directory, then in the repository."""
     path = Path(config["downloads"]["table"])
@@ -69,6 +87,13 @@ def dataset_json(wildcards):
 
 def run_dir(dataset, direction, method, seed, *parts):
     return os.path.join(f"results/train/{dataset}/{direction}/{method}/seed{seed}", *parts)
+
+
+def user_parallel_files(wildcards):
+    """The files of a parallel_files dataset: Snakemake names any that is missing before a job runs."""
+    from lssd.data.user import source_files
+
+    return [str(path) for path in source_files(config["datasets"][wildcards.dataset])]
 
 
 def dataset_downloads(wildcards):

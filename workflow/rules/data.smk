@@ -72,3 +72,19 @@ rule prepare_wmt:
     shell:
         "python -m lssd.data.wmt --spec {params.spec:q} --name {wildcards.dataset} --downloads results/downloads"
         " --outdir {output} > {log} 2>&1"
+
+
+rule prepare_parallel_files:
+    """A dataset of your own: line-aligned parallel files, checked (line counts, empty lines, UTF-8) and copied."""
+    input:
+        user_parallel_files,
+    output:
+        directory("results/data/{dataset}"),
+    log:
+        "logs/data/{dataset}.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("parallel_files"),
+    params:
+        spec=dataset_json,
+    shell:
+        "python -m lssd.data.user --spec {params.spec:q} --name {wildcards.dataset} --outdir {output} > {log} 2>&1"
