@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -68,11 +69,11 @@ def aligned(foreign: Path, english: Path, where: str) -> Iterator[tuple[int, str
     archive = where.split(":")[0]
     left = text_lines(foreign, f"{archive}:{foreign.name}")
     right = text_lines(english, f"{archive}:{english.name}")
-    number = 0
-    for number, (a, b) in enumerate(zip(left, right), start=1):  # noqa: B905 - lengths checked below
+    missing = object()
+    for number, (a, b) in enumerate(itertools.zip_longest(left, right, fillvalue=missing), start=1):
+        if a is missing or b is missing:
+            raise ValueError(f"{where}: the two sides have different line counts (they agree up to line {number - 1})")
         yield number, a, b
-    if next(left, None) is not None or next(right, None) is not None:
-        raise ValueError(f"{where}: the two sides have different line counts (they agree up to line {number})")
 
 
 def pair_key(foreign: str, english: str) -> int:
