@@ -158,3 +158,28 @@ def planned_jobs(output):
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
+    """Params are a rerun trigger: a decoding setting replans the evaluations (and what reads them); a method's
+    weight in one direction replans that one training and what depends on it, nothing else."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    beam = copy.deepcopy(config)
+    beam["evaluation"]["beam"] = 4
+    (workdir / "beam.yaml").write_text(yaml.safe_dump(beam))
+    result = snakemake("-n", "--configfile", "beam.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = planned_jobs(result.stdout + result.stderr)
+    assert planned == {"evaluate": 8, "significance": 2, "tables": 2, "all": 1}, planned
+
+    weight = copy.deepcopy(config)
+    weight["methods"]["lssd_adaptive"]["by_direction"]["o2m"]["criterion_args"]["distillation_weight"] = 0.7
+    (workdir / "weight.yaml").write_text(yaml.safe_dump(weight))
+    result = snakemake("-n", "--configfile", "weight.yaml", cwd=workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = planned_jobs(output)
+    assert planned["train"] == 1 and planned["evaluate"] == 2, planned
+    assert "wildcards: dataset=demo, direction=o2m, method=lssd_adaptive, seed=1" in output
+    assert not any(rule in planned for rule in ("prepare_demo", "spm_train", "spm_encode", "binarize"))
+    assert "direction=m2o" not in output and "method=baseline" not in output

@@ -145,11 +145,15 @@ def training_resource(wildcards, key):
     return lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)[key]
 
 
-def generate_args(wildcards, input):
+def generate_args(wildcards):
+    # from the wildcards, not from `input`: Snakemake records (and compares, to rerun on a change) only the
+    # params that do not depend on the input files
     return shlex.join(
         commands.generate_arguments(
-            data_bin=input.bin,
-            model=input.model,
+            data_bin=f"results/bin/{wildcards.dataset}",
+            model=run_dir(
+                wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoint_best.pt"
+            ),
             pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
             direction=wildcards.direction,
             pair=wildcards.pair,
