@@ -1,0 +1,79 @@
+"""Every writer of the pipeline writes under a temporary name and renames: interrupted just before the rename (the
+last moment a kill can strike), it leaves neither its output nor a temporary file that a later rule would accept."""
+
+import os
+
+import matplotlib
+import pytest
+
+from lssd import convergence, figures, io, spm, tables
+from lssd.data import download, ted, user
+from tests.mirror import serve
+from tests.test_bad_data import ted_spec, tsv_archive, user_spec, write_corpus
+
+matplotlib.use("Agg")
+
+
+class Killed(BaseException):
+    """What a SIGKILL at the rename looks like to the writer: nothing after it runs."""
+
+
+@pytest.fixture
+def killed_at_rename(monkeypatch):
+    def replace(src, dst):
+        raise Killed(dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def leftovers(directory):
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*")) if directory.exists() else []
+
+
+def interrupted(write, out_dir):
+    with pytest.raises(Killed):
+        write()
+    return leftovers(out_dir)
+
+
+def test_io_helpers(tmp_path, killed_at_rename):
+    (tmp_path / "src").write_text("x")
+    out = tmp_path / "out"
+    assert interrupted(lambda: io.write_lines(out / "a.txt", ["x"]), out) == []
+    assert interrupted(lambda: io.write_json(out / "a.json", {"x": 1}), out) == []
+    assert interrupted(lambda: io.copy_file(tmp_path / "src", out / "b"), out) == []
+
+
+def test_data_spm_and_download(tmp_path, monkeypatch):
+    corpus = write_corpus(tmp_path / "mine", lines=40)
+    spec = {**user_spec(corpus), "spm": {"recipe": "joint", "vocab_size": 40}}
+    user.build(spec, "mine", tmp_path / "data")  # the inputs of the steps below, written normally
+    archive = tmp_path / "ted_talks.tar.gz"
+    tsv_archive(archive, ["talk_name", "en", "fr"], [["t1", "Hello .", "Bonjour ."]])
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "file.bin").write_bytes(b"\x00" * 1000)
+    entry = download.Entry("file.bin", "https://example.invalid/file.bin", 1000, "", "")
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(Killed(dst)))
+    out = tmp_path / "out"
+    assert interrupted(lambda: user.build(spec, "mine", out / "data"), out) == []
+    assert interrupted(lambda: ted.build(ted_spec({"fra": "fr"}), "ted", archive, out / "ted"), out) == []
+    assert interrupted(lambda: spm.train_one(spec, tmp_path / "data", out / "models", "joint"), out) == ["models"]
+    with serve(served) as (url, _):
+        assert interrupted(lambda: download.download(entry, out / "file.bin", mirror=url, retries=0), out) == ["models"]
+
+
+def test_tables_and_figures(tmp_path, killed_at_rename):
+    out = tmp_path / "out"
+    rows = [{"kind": "computed", "label": "baseline", "source": "1 seed(s)", "cells": {"fra": (30.0, None, False)}}]
+    with pytest.raises(Killed):
+        tables.write_tables(rows, ["fra"], out / "m2o", "bleu", "demo")
+    history = {"fra-eng": [3.0, 2.5, 2.7], "all": [3.0, 2.5, 2.7]}
+    with pytest.raises(Killed):
+        convergence.write_tables([("baseline seed1", history, None)], out / "m2o", "demo")
+    figure = figures.plot_curves(
+        history, {"pivot": "eng", "languages": {"fra": {"sizes": {"train": 10}, "role": "high"}}}, "t"
+    )
+    with pytest.raises(Killed):
+        figures.save(figure, out / "curves")
+    assert leftovers(out) == []
