@@ -13,7 +13,6 @@ Usage (what the ``prepare_demo`` rule runs)::
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import json
@@ -23,7 +22,15 @@ from pathlib import Path
 
 import polib
 
-from lssd.data.parallel import SPLITS, normalize_text, split_pairs, subsample, subsample_sizes, write_parallel
+from lssd.data.parallel import (
+    SPLITS,
+    dataset_parser,
+    normalize_text,
+    split_pairs,
+    subsample,
+    subsample_sizes,
+    write_parallel,
+)
 from lssd.io import atomic_directory, write_json
 
 
@@ -139,10 +146,7 @@ def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
-    parser.add_argument("--name", required=True, help="the dataset's name in the config")
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser = dataset_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
     manifest = build(json.loads(args.spec), args.name, args.outdir)
     for lang, info in manifest["languages"].items():

@@ -9,6 +9,7 @@ Layout written for every dataset (``pivot`` is the English code, e.g. ``eng``)::
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
 from collections.abc import Mapping
@@ -103,3 +104,12 @@ def read_parallel(outdir: str | Path, split: str, lang: str, pivot: str) -> list
             if not line.strip():
                 raise ValueError(f"{path}, line {number}: empty or whitespace-only line")
     return list(zip(foreign, english, strict=True))
+
+
+def dataset_parser(description: str) -> argparse.ArgumentParser:
+    """The command line shared by the dataset builders: ``--spec`` (the config block), ``--name``, ``--outdir``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
+    parser.add_argument("--name", required=True, help="the dataset's name in the config")
+    parser.add_argument("--outdir", required=True, type=Path, help="results/data/<name>")
+    return parser

@@ -16,7 +16,6 @@ Usage (the ``prepare_ted`` rule)::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from lssd.config import dataset_languages
 from lssd.data.archive import find_member, member_names
-from lssd.data.parallel import SPLITS, normalize_text, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, normalize_text, write_parallel
 from lssd.io import atomic_directory, write_json
 
 TSV_OF_SPLIT = {"train": "all_talks_train.tsv", "valid": "all_talks_dev.tsv", "test": "all_talks_test.tsv"}
@@ -157,11 +156,8 @@ def build(spec: dict, name: str, archive: Path, outdir: Path, log=sys.stdout) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Extract a TED-8 dataset from ted_talks.tar.gz")
-    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
-    parser.add_argument("--name", required=True)
+    parser = dataset_parser("Extract a TED-8 dataset from ted_talks.tar.gz")
     parser.add_argument("--archive", required=True, type=Path)
-    parser.add_argument("--outdir", required=True, type=Path)
     args = parser.parse_args(argv)
     manifest = build(json.loads(args.spec), args.name, args.archive, args.outdir)
     for lang, info in manifest["languages"].items():

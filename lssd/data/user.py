@@ -15,13 +15,12 @@ Usage (the ``prepare_parallel_files`` rule)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from lssd.config import dataset_languages
-from lssd.data.parallel import SPLITS, parallel_path, read_parallel, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, parallel_path, read_parallel, write_parallel
 from lssd.io import atomic_directory, write_json
 
 
@@ -63,10 +62,7 @@ def build(spec: dict, name: str, outdir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check and import a dataset of line-aligned parallel files")
-    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser = dataset_parser("Check and import a dataset of line-aligned parallel files")
     args = parser.parse_args(argv)
     try:
         manifest = build(json.loads(args.spec), args.name, args.outdir)

@@ -19,7 +19,6 @@ Usage (the ``prepare_wmt`` rule)::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -34,7 +33,7 @@ import numpy as np
 
 from lssd.config import dataset_languages
 from lssd.data.archive import extract_members
-from lssd.data.parallel import SPLITS, normalize_text, parallel_path, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, normalize_text, parallel_path, write_parallel
 from lssd.io import atomic_directory, atomic_path, write_json
 
 SEGMENT = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
@@ -174,11 +173,8 @@ def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build WMT-6 (reconstructed) from the downloaded WMT releases")
-    parser.add_argument("--spec", required=True, help="the dataset's config block, as JSON")
-    parser.add_argument("--name", required=True)
+    parser = dataset_parser("Build WMT-6 (reconstructed) from the downloaded WMT releases")
     parser.add_argument("--downloads", required=True, type=Path, help="directory of the downloaded archives")
-    parser.add_argument("--outdir", required=True, type=Path)
     args = parser.parse_args(argv)
     build(json.loads(args.spec), args.name, args.downloads, args.outdir)
     return 0
