@@ -11,12 +11,14 @@ rule spm_train:
         vocab="results/spm/{dataset}/models/spm.{model}.vocab",
     log:
         "logs/spm/{dataset}.{model}.train.log",
-    threads: 2
+    threads: lambda w: config["datasets"][w.dataset]["spm"]["num_threads"]
     params:
         spec=dataset_json,
+        # not {threads}: Snakemake scales that down to --cores, and SentencePiece's model depends on it
+        num_threads=lambda w: config["datasets"][w.dataset]["spm"]["num_threads"],
     shell:
         "python -m lssd.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
-        " --model {wildcards.model} --threads {threads} > {log} 2>&1"
+        " --model {wildcards.model} --threads {params.num_threads} > {log} 2>&1"
 
 
 rule spm_encode:
