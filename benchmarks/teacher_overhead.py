@@ -56,7 +56,7 @@ def training_preset(size: str, max_tokens: int | None) -> dict:
     demo, paper = load_configs()
     preset = deepcopy(demo["trainings"]["demo_tiny"] if size == "demo" else paper["trainings"]["ted"])
     preset.pop("by_direction", None)
-    defaults = {"update_freq": 1, "max_update": 0, "save_interval_updates": 0, "keep_last_epochs": -1}
+    defaults = {"update_freq": 1, "max_update": 0, "save_interval_updates": 0}
     defaults |= {"max_positions": 1024, "pure_batch": True, "log_interval": 100, "adam_betas": [0.9, 0.98]}
     defaults |= {"adam_eps": 1e-6, "weight_decay": 0.0, "clip_norm": 0.0, "extra_args": []}
     preset = {**defaults, **preset}
@@ -100,6 +100,7 @@ def fairseq_arguments(options, method: str, save_dir: str) -> list[str]:
         method=lssd_config.method_settings(demo, method, options.direction),
         seed=1,
     )
+    args += commands.plugin_arguments()
     if options.device == "cpu":
         args.append("--cpu")
     elif options.precision == "fp16":

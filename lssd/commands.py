@@ -18,10 +18,15 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def plugin_arguments() -> list[str]:
+    """``--user-dir`` of this checkout's plugin. The runners add it when they start fairseq, so that no rule's
+    params hold an absolute path: a moved or cloned checkout then replans nothing."""
+    return ["--user-dir", USER_DIR]
+
+
 def task_arguments(data_bin: str, pairs: list[str], direction: str) -> list[str]:
     return [
         str(data_bin),
-        "--user-dir", USER_DIR,
         "--task", TASK,
         "--lang-dict", str(Path(data_bin) / "lang_list.txt"),
         "--lang-pairs", ",".join(pairs),
@@ -54,10 +59,13 @@ def train_arguments(
     seed: int,
     history: str | None = None,
 ) -> list[str]:
-    """The ``fairseq-train`` arguments of one run (without device flags, which the runner adds).
+    """The ``fairseq-train`` arguments that define one run's model (and how long it trains: ``--max-epoch``).
 
-    ``method`` is a method's settings for this direction (``lssd.config.method_settings``): the criterion, its
-    flags (``criterion_args``) and the task's LSSD flags (``task_args``).
+    Without the device flags and :func:`runtime_train_arguments` (logging, checkpoint retention), which the
+    runner adds: those cannot change the trained model, so they are neither a rerun trigger of the training rule
+    nor part of a run's identity (``lssd.train_run``). ``method`` is a method's settings for this direction
+    (``lssd.config.method_settings``): the criterion, its flags (``criterion_args``) and the task's LSSD flags
+    (``task_args``).
     """
     args = task_arguments(data_bin, pairs, direction)
     args += ["--pure-batch"] if training.get("pure_batch", True) else []
@@ -93,18 +101,69 @@ def train_arguments(
         "--required-batch-size-multiple", "1",
         "--validate-interval", "1",
         "--save-interval", "1",
-        "--num-workers", "0",
-        "--log-format", "simple",
-        "--log-interval", str(training["log_interval"]),
     ]  # fmt: skip
     if training.get("max_update"):
         args += ["--max-update", str(training["max_update"])]
     if training.get("save_interval_updates"):
         args += ["--save-interval-updates", str(training["save_interval_updates"])]
-    if training.get("keep_last_epochs", -1) >= 0:
-        args += ["--keep-last-epochs", str(training["keep_last_epochs"])]
     args += [str(arg) for arg in training.get("extra_args", [])]
     return args
+
+
+def runtime_train_arguments(*, log_interval: int, keep_epoch_checkpoints: bool) -> list[str]:
+    """``fairseq-train`` settings that cannot change the trained model: logging and which checkpoints stay on disk.
+
+    By default only the newest epoch (and mid-epoch) checkpoint is kept besides ``checkpoint_last.pt`` and
+    ``checkpoint_best.pt``: it is the fallback when a kill tears fairseq's non-atomic copy to
+    ``checkpoint_last.pt`` (the runner deletes it when training ends). LSSD's teachers live in their own files.
+    """
+    args = [
+        *plugin_arguments(),
+        "--num-workers", "0",
+        "--log-format", "simple",
+        "--log-interval", str(log_interval),
+    ]  # fmt: skip
+    if not keep_epoch_checkpoints:
+        args += ["--keep-last-epochs", "1", "--keep-interval-updates", "1"]
+    return args
+
+
+# flags (with their value) that do not define a run's model; a run's identity leaves them out
+RUNTIME_OPTIONS = {
+    "--user-dir", "--save-dir", "--num-workers", "--log-format", "--log-interval", "--tensorboard-logdir",
+    "--keep-last-epochs", "--keep-interval-updates", "--keep-best-checkpoints", "--max-epoch", "--max-update",
+}  # fmt: skip
+RUNTIME_SWITCHES = {"--no-epoch-checkpoints", "--no-progress-bar"}
+
+
+def identity_arguments(args: list[str]) -> list[str]:
+    """``fairseq-train`` arguments without the :data:`RUNTIME_OPTIONS` / :data:`RUNTIME_SWITCHES` (and how long
+    to train, which the runner compares on its own: a raised ``--max-epoch`` continues a run)."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in RUNTIME_OPTIONS:
+            skip_value = "=" not in arg
+            continue
+        if name in RUNTIME_SWITCHES:
+            continue
+        kept.append(arg)
+    return kept
+
+
+def option_value(args: list[str], name: str) -> str | None:
+    """The last value given to ``name`` (``--name V`` or ``--name=V``), else None."""
+    value = None
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def generate_arguments(

@@ -92,6 +92,26 @@ def method_settings(config: dict, method: str, direction: str, dataset: str | No
     return spec
 
 
+# what each preparation stage reads of a dataset block (besides the pivot and the language codes, in order)
+STAGE_KEYS = {"data": ("source",), "spm": ("spm",), "binarize": ("spm",)}
+STAGE_LANGUAGE_KEYS = {"data": ("reference_size",), "spm": (), "binarize": ()}
+
+
+def stage_spec(spec: dict, stage: str) -> dict:
+    """The part of a dataset block that one stage (``data``, ``spm``, ``binarize``) reads.
+
+    A stage gets nothing else (not the languages' roles, which only the tables and figures use, nor the training
+    preset), so changing a setting it does not read does not rebuild its output and everything downstream.
+    """
+    if stage not in STAGE_KEYS:
+        raise ValueError(f"unknown stage '{stage}' (known: {', '.join(STAGE_KEYS)})")
+    languages = {
+        lang: {key: value for key, value in (info or {}).items() if key in STAGE_LANGUAGE_KEYS[stage]}
+        for lang, info in spec["languages"].items()
+    }
+    return {"pivot": spec["pivot"], "languages": languages, **{key: spec[key] for key in STAGE_KEYS[stage]}}
+
+
 def dataset_downloads(spec: dict) -> list[str]:
     """The downloads-table names a dataset's source needs (none for the demo)."""
     source = spec["source"]

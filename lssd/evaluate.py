@@ -26,6 +26,7 @@ from pathlib import Path
 
 from lssd import gpus
 from lssd.cli import split_passthrough
+from lssd.commands import plugin_arguments
 from lssd.io import read_lines, write_json, write_lines
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # fairseq-generate uses a GPU when one is visible and the CPU otherwise: no device flag (and no torch import
     # in this wrapper, which runs once per pair)
-    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args]
+    # the plugin's path is added here, not in the rule's params: a moved checkout must not replan evaluations
+    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args, *plugin_arguments()]
     print("$ " + " ".join(command), flush=True)
     try:
         with gpus.claim(options.gpus or 0, setting="run.gpus_per_evaluation") as devices:

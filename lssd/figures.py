@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from lssd.config import pair_language  # noqa: E402
 from lssd.history import ALL, best_epoch  # noqa: E402
 from lssd.io import atomic_path  # noqa: E402
-from lssd.tables import language_roles  # noqa: E402
+from lssd.tables import language_roles, with_roles  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
 
@@ -167,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", nargs="+", default=[], help="PATH (curves) or METHOD=PATH (compare)")
     parser.add_argument("--records", nargs="+", default=[], help="METHOD=PATH (distillation)")
     parser.add_argument("--manifest", type=Path, help="the dataset's manifest (pivot and language roles)")
+    parser.add_argument("--roles", help="LANG=ROLE,... (low/high); default: the manifest's")
     parser.add_argument("--title", default="")
     parser.add_argument("--out", required=True, type=Path, help="output prefix (.png and .pdf are written)")
     args = parser.parse_args(argv)
     if args.figure == "curves":
-        figure = plot_curves(load(args.history[0]), load(args.manifest), args.title)
+        figure = plot_curves(load(args.history[0]), with_roles(load(args.manifest), args.roles), args.title)
     elif args.figure == "compare":
         histories = {name: load(path) for name, path in parse_named(args.history).items()}
-        figure = plot_compare(histories, load(args.manifest), args.title)
+        figure = plot_compare(histories, with_roles(load(args.manifest), args.roles), args.title)
     else:
         records = {name: load(path) for name, path in parse_named(args.records).items()}
         figure = plot_distillation(records, args.title)

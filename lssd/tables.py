@@ -51,6 +51,25 @@ def language_roles(manifest: dict) -> dict[str, str | None]:
     return {lang: info.get("role") for lang, info in manifest["languages"].items()}
 
 
+def with_roles(manifest: dict, roles: str | None) -> dict:
+    """The manifest with the languages' roles from ``--roles bos=low,fra=high`` (the config's ``role`` keys).
+
+    Roles come from the config through the report rules, not from the data manifest: changing a role then
+    rebuilds the tables and figures only, not the data and everything trained on it.
+    """
+    if roles is None:
+        return manifest
+    languages = {lang: dict(info) for lang, info in manifest["languages"].items()}
+    for info in languages.values():
+        info.pop("role", None)
+    for item in filter(None, roles.split(",")):
+        lang, _, role = item.partition("=")
+        if lang not in languages or not role:
+            raise ValueError(f"--roles: '{item}' is not LANG=ROLE for a language of the manifest")
+        languages[lang]["role"] = role
+    return {**manifest, "languages": languages}
+
+
 def average_columns(languages: list[str], roles: dict[str, str | None]) -> dict[str, list[str]]:
     columns = {AVERAGE: languages}
     for name, role in ((LOW_AVERAGE, "low"), (HIGH_AVERAGE, "high")):
@@ -220,6 +239,7 @@ def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="per-pair result tables for one dataset and direction")
     parser.add_argument("--manifest", required=True, type=Path, help="the dataset's data manifest (sizes, roles)")
+    parser.add_argument("--roles", help="LANG=ROLE,... (low/high, for the averages); default: the manifest's")
     parser.add_argument("--methods", required=True, help="comma-separated methods, in row order")
     parser.add_argument("--out-prefix", required=True, type=Path)
     parser.add_argument("--title", default="")
@@ -228,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--significance", action="append", default=[], type=Path, help="an lssd.significance output")
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
     args = parser.parse_args(argv)
-    manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
+    manifest = with_roles(json.loads(args.manifest.read_text(encoding="utf-8")), args.roles)
     results = load_results(args.results)
     languages = languages_by_training_size(manifest)
     roles = language_roles(manifest)

@@ -104,15 +104,18 @@ def train_command(root, direction, max_epoch, save_dir, method=None, training=No
     from lssd import commands
 
     pairs = [f"{lang}-eng" if direction == "m2o" else f"eng-{lang}" for lang in LANGS]
+    training = {**TINY, **(training or {}), "max_epoch": max_epoch}
     args = commands.train_arguments(
         data_bin=str(root / "bin"),
         save_dir=str(save_dir),
         pairs=pairs,
         direction=direction,
-        training={**TINY, **(training or {}), "max_epoch": max_epoch},
+        training=training,
         method=method or {"criterion": "label_smoothed_cross_entropy"},
         seed=3,
     )
+    # every epoch checkpoint kept: these tests look at them (the pipeline keeps only the newest, see train_run)
+    args += commands.runtime_train_arguments(log_interval=training["log_interval"], keep_epoch_checkpoints=True)
     return pairs, [sys.executable, "-m", "fairseq_cli.train", *args, "--cpu"]
 
 

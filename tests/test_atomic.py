@@ -77,3 +77,19 @@ def test_tables_and_figures(tmp_path, killed_at_rename):
     with pytest.raises(Killed):
         figures.save(figure, out / "curves")
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_written_files_and_directories_follow_the_umask(tmp_path, umask):
+    """On a shared cluster the group reads the results: the writers' modes are a plain open()'s, not mkstemp's 0600."""
+    previous = os.umask(umask)
+    try:
+        io.write_json(tmp_path / "out" / "a.json", {"x": 1})
+        io.copy_file(tmp_path / "out" / "a.json", tmp_path / "out" / "b.json")
+        with io.atomic_directory(tmp_path / "data") as staging:
+            (staging / "train.txt").write_text("x\n")
+    finally:
+        os.umask(previous)
+    for name in ("out/a.json", "out/b.json", "data/train.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o777 & ~umask

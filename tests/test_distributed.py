@@ -101,11 +101,16 @@ def test_the_workers_rendezvous_through_a_file_and_talk_over_loopback():
 def test_runner_option_reaches_the_training(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(train_run, "train", lambda args, **kwargs: calls.append((args, kwargs)) or 7)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dict.fra.txt").write_text("le 3\n")
     common = ["--save-dir", str(tmp_path / "c"), "--best", "b.pt", "--history", "h.json"]
-    assert train_run.main([*common, "--cpu-workers", "2", "--", "data", "--seed", "1"]) == 7
-    assert calls == [(["data", "--seed", "1"], {"fp16": False, "cpu_workers": 2})]
+    assert train_run.main([*common, "--cpu-workers", "2", "--", str(data), "--seed", "1"]) == 7
+    [(args, options)] = calls
+    assert args[:3] == [str(data), "--seed", "1"] and "--user-dir" in args  # the runner adds the plugin
+    assert (options["fp16"], options["cpu_workers"]) == (False, 2)
     with pytest.raises(SystemExit):
-        train_run.main([*common, "--cpu-workers", "0", "--", "data"])
+        train_run.main([*common, "--cpu-workers", "0", "--", str(data)])
 
 
 def test_a_failing_worker_stops_the_others():

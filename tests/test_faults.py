@@ -250,11 +250,17 @@ def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(reference,
     full_log = log.read_text()
     rerun_log = full_log[len(log_at_kill) :] if full_log.startswith(log_at_kill) else full_log
     # resumed, not started over: the runner found its own save dir, fairseq loaded the last checkpoint
-    assert f"resuming in results/train/demo/{DIRECTION}/{method}/seed1/checkpoints (same arguments)" in rerun_log
+    assert (
+        f"resuming in results/train/demo/{DIRECTION}/{method}/seed1/checkpoints (same arguments and data" in rerun_log
+    )
     loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @ (\d+) updates\)", rerun_log)
     assert loaded and int(loaded.group(1)) == saved_epoch + 1, rerun_log[-3000:]
     assert "begin training epoch 1\n" not in rerun_log and f"begin training epoch {saved_epoch + 1}\n" in rerun_log
     assert not list(checkpoints.parent.glob("checkpoints.stale-*"))
+    # Snakemake deleted the job's log when it started the job again: the killed attempt's own log is kept
+    killed_attempt = (checkpoints / "logs" / "attempt-1.log").read_text()
+    assert "begin training epoch 1\n" in killed_attempt and re.search(pattern, killed_attempt)
+    assert "Loaded checkpoint" in (checkpoints / "logs" / "attempt-2.log").read_text()
     if method == "lssd_adaptive":
         epochs = list(range(1, saved_epoch + 1))
         restored = f"per-pair history restored from {checkpoints.relative_to(workdir)}/checkpoint_last.pt"
@@ -294,7 +300,7 @@ def test_killed_controller_mid_dag_reruns_only_unfinished_jobs(reference, tmp_pa
 
     def training_started():
         return manifest.exists() and any(
-            (run_dir(workdir, m) / "checkpoints" / "checkpoint1.pt").exists() for m in METHODS
+            (run_dir(workdir, m) / "checkpoints" / "checkpoint_last.pt").exists() for m in METHODS
         )
 
     process = start(workdir, *targets, "--cores", CORES, "--configfile", "config.yaml")

@@ -2,6 +2,10 @@
 
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from itertools import product
 
@@ -9,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, snakemake
+from tests.conftest import BIN, REPO, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -183,3 +187,80 @@ def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     assert "wildcards: dataset=demo, direction=o2m, method=lssd_adaptive, seed=1" in output
     assert not any(rule in planned for rule in ("prepare_demo", "spm_train", "spm_encode", "binarize"))
     assert "direction=m2o" not in output and "method=baseline" not in output
+
+
+def test_finished_runs_keep_no_epoch_checkpoints(workdir):
+    """Bounded disk: a finished run keeps checkpoint_last.pt, fairseq's best, the teachers in use and its records;
+    no epoch checkpoint (kept on request: run.keep_epoch_checkpoints)."""
+    for direction, method in product(("m2o", "o2m"), ("baseline", "lssd_adaptive")):
+        save_dir = workdir / "results" / "train" / "demo" / direction / method / "seed1" / "checkpoints"
+        files = sorted(str(path.relative_to(save_dir)) for path in save_dir.rglob("*") if path.is_file())
+        teachers = [name for name in files if name.startswith("teachers/")]
+        assert [name for name in files if name not in teachers] == [
+            "checkpoint_best.pt", "checkpoint_last.pt", "history.json", "logs/attempt-1.log", "records.json",
+            "run_args.json",
+        ], files  # fmt: skip
+        # LSSD: the teachers of the last epoch only (one file per distinct best epoch of a pair)
+        records = json.loads((save_dir.parent / "records.json").read_text())
+        in_use = sorted({f"teachers/teacher_epoch{records[pair]['best_epoch'][-1]}.pt" for pair in records})
+        assert teachers == ([] if method == "baseline" else in_use), teachers
+
+
+def copy_tree(source, target):
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    else:
+        shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+
+
+def test_a_moved_checkout_and_results_plan_nothing(workdir, tmp_path):
+    """The checkout and the working directory copied elsewhere (mtimes kept, .snakemake with them): the plugin's
+    path is not in any rule's params, so nothing is planned."""
+    checkout, moved = tmp_path / "checkout", tmp_path / "work"
+    for name in ("Snakefile", "workflow", "lssd", "config"):
+        copy_tree(REPO / name, checkout / name)
+    copy_tree(workdir, moved)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(checkout))
+    command = [str(BIN / "snakemake"), "-s", str(checkout / "Snakefile"), "--directory", str(moved)]
+    result = subprocess.run(
+        [*command, "-n", "--configfile", "config.yaml"], cwd=moved, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    where = subprocess.run(
+        [sys.executable, "-c", "import lssd.commands as c; print(c.USER_DIR)"],
+        cwd=moved,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert where.stdout.strip() == str(checkout / "lssd")  # the copy's plugin is the one the rules would load
+
+
+def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir):
+    """A language's role: only the tables and figures (its averages and panel titles). Logging and checkpoint
+    retention: nothing."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    role = copy.deepcopy(config)
+    role["datasets"]["demo"]["languages"]["fra"]["role"] = "low"
+    (workdir / "role.yaml").write_text(yaml.safe_dump(role))
+    result = snakemake("-n", "--configfile", "role.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = planned_jobs(result.stdout + result.stderr)
+    assert planned == {"tables": 2, "figure_curves": 2, "figure_compare": 2, "all": 1}, planned
+
+    runtime = copy.deepcopy(config)
+    runtime["trainings"]["tiny"]["log_interval"] = 7
+    runtime["run"]["keep_epoch_checkpoints"] = True
+    (workdir / "runtime.yaml").write_text(yaml.safe_dump(runtime))
+    result = snakemake("-n", "--configfile", "runtime.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+    longer = copy.deepcopy(config)
+    longer["trainings"]["tiny"]["max_epoch"] = 3
+    (workdir / "longer.yaml").write_text(yaml.safe_dump(longer))
+    result = snakemake("-n", "--configfile", "longer.yaml", cwd=workdir)
+    planned = planned_jobs(result.stdout + result.stderr)
+    assert planned["train"] == 4 and not {"prepare_demo", "spm_train", "binarize"} & set(planned), planned

@@ -135,7 +135,6 @@ def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict
             for split in SPLITS:
                 write_parallel(staging, split, lang, pivot, splits[split])
             manifest["languages"][lang] = {
-                "role": languages[lang].get("role"),
                 "locale": locales[lang],
                 "train_available": available[lang],
                 "sizes": {split: len(splits[split]) for split in SPLITS},

@@ -146,7 +146,6 @@ def build(spec: dict, name: str, archive: Path, outdir: Path, log=sys.stdout) ->
             for split in SPLITS:
                 write_parallel(staging, split, lang, pivot, by_split[split][lang])
             manifest["languages"][lang] = {
-                "role": spec["languages"][lang].get("role"),
                 "column": columns[lang],
                 "sizes": {split: len(by_split[split][lang]) for split in SPLITS},
                 "dropped_rows": {split: dict(sorted(dropped[split][lang].items())) for split in SPLITS},

@@ -49,7 +49,6 @@ def build(spec: dict, name: str, outdir: Path) -> dict:
     manifest = {"dataset": name, "pivot": pivot, "source": {"kind": "parallel_files", "path": str(root)}}
     manifest["languages"] = {
         lang: {
-            "role": spec["languages"][lang].get("role"),
             "sizes": {split: len(pairs[lang, split]) for split in SPLITS},
         }
         for lang in dataset_languages(spec)

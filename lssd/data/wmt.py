@@ -160,7 +160,6 @@ def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) 
             if written == 0:
                 raise ValueError(f"datasets.{name}: language '{lang}' yields zero training pairs")
             manifest["languages"][lang] = {
-                "role": spec["languages"][lang].get("role"),
                 "sizes": {split: sizes[split] for split in SPLITS},
                 "train_available": int(len(keys)),
                 "train_dropped_empty": counts["empty_side"],

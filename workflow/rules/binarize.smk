@@ -10,7 +10,7 @@ rule binarize:
         "logs/binarize/{dataset}.log",
     threads: 2
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "binarize"),
     shell:
         "python -m lssd.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
         " > {log} 2>&1"

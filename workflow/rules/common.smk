@@ -81,8 +81,16 @@ def datasets_of_kind(kind):
     return "|".join(names) if names else NEVER
 
 
-def dataset_json(wildcards):
-    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+def dataset_json(wildcards, stage):
+    """The part of a dataset block that one preparation stage reads (``lssd.config.stage_spec``): the rule's
+    params, so that a setting only another stage reads (a language's role, the training preset) replans nothing."""
+    return json.dumps(lssd_config.stage_spec(config["datasets"][wildcards.dataset], stage), sort_keys=True)
+
+
+def language_roles_arg(dataset):
+    """``--roles`` of the tables and figures: LANG=ROLE for every language with a role."""
+    languages = config["datasets"][dataset]["languages"]
+    return ",".join(f"{lang}={info['role']}" for lang, info in languages.items() if (info or {}).get("role"))
 
 
 def run_dir(dataset, direction, method, seed, *parts):
@@ -139,6 +147,14 @@ def train_args(wildcards):
         seed=int(wildcards.seed),
     )
     return shlex.join(args)
+
+
+def training_runtime_options(wildcards):
+    """The runner's options that cannot change the trained model (read when the job runs, not a rerun trigger)."""
+    settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
+    options = ["--log-interval", str(settings["log_interval"])]
+    options += ["--keep-epoch-checkpoints"] if config["run"]["keep_epoch_checkpoints"] else []
+    return shlex.join(options)
 
 
 def training_resource(wildcards, key):

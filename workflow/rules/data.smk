@@ -29,7 +29,7 @@ rule prepare_demo:
     wildcard_constraints:
         dataset=datasets_of_kind("django_catalogs"),
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "data"),
     shell:
         "python -m lssd.data.demo --spec {params.spec:q} --name {wildcards.dataset} --outdir {output} > {log} 2>&1"
 
@@ -48,7 +48,7 @@ rule prepare_ted:
         mem_mb=8000,
         runtime=60,
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "data"),
     shell:
         "python -m lssd.data.ted --spec {params.spec:q} --name {wildcards.dataset} --archive {input.archive:q}"
         " --outdir {output} > {log} 2>&1"
@@ -68,7 +68,7 @@ rule prepare_wmt:
         mem_mb=16000,
         runtime=360,
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "data"),
     shell:
         "python -m lssd.data.wmt --spec {params.spec:q} --name {wildcards.dataset} --downloads results/downloads"
         " --outdir {output} > {log} 2>&1"
@@ -85,6 +85,6 @@ rule prepare_parallel_files:
     wildcard_constraints:
         dataset=datasets_of_kind("parallel_files"),
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "data"),
     shell:
         "python -m lssd.data.user --spec {params.spec:q} --name {wildcards.dataset} --outdir {output} > {log} 2>&1"

@@ -68,12 +68,13 @@ rule tables:
     log:
         "logs/tables/{dataset}/{direction}.log",
     params:
+        roles=lambda w: language_roles_arg(w.dataset),
         methods=",".join(config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
         setting=lambda w: paper_setting_args(w.dataset),
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
     shell:
-        "python -m lssd.tables --manifest {input.data}/manifest.json --methods {params.methods}"
+        "python -m lssd.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
         " --direction {wildcards.direction} {params.setting} {params.significance}"
         " {input.results} > {log} 2>&1"
@@ -145,10 +146,11 @@ rule figure_curves:
     log:
         "logs/figures/{dataset}/{direction}.curves.log",
     params:
+        roles=lambda w: language_roles_arg(w.dataset),
         title=lambda w: f"{w.dataset} {w.direction}, baseline, seed {FIRST_SEED}",
     shell:
         "python -m lssd.figures curves --history {input.history} --manifest {input.data}/manifest.json"
-        " --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/curves > {log} 2>&1"
+        " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/curves > {log} 2>&1"
 
 
 rule figure_compare:
@@ -174,11 +176,12 @@ rule figure_compare:
     log:
         "logs/figures/{dataset}/{direction}.compare.log",
     params:
+        roles=lambda w: language_roles_arg(w.dataset),
         histories=lambda w: named_files(w, "history.json", config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
         "python -m lssd.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
-        " --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/compare > {log} 2>&1"
+        " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/compare > {log} 2>&1"
 
 
 rule figure_distillation:

@@ -13,7 +13,7 @@ rule spm_train:
         "logs/spm/{dataset}.{model}.train.log",
     threads: lambda w: config["datasets"][w.dataset]["spm"]["num_threads"]
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "spm"),
         # not {threads}: Snakemake scales that down to --cores, and SentencePiece's model depends on it
         num_threads=lambda w: config["datasets"][w.dataset]["spm"]["num_threads"],
     shell:
@@ -30,7 +30,7 @@ rule spm_encode:
     log:
         "logs/spm/{dataset}.{lang}.encode.log",
     params:
-        spec=dataset_json,
+        spec=lambda w: dataset_json(w, "spm"),
     shell:
         "python -m lssd.spm encode --spec {params.spec:q} --data {input.data} --models results/spm/{wildcards.dataset}/models"
         " --lang {wildcards.lang} --outdir {output} > {log} 2>&1"

@@ -1,5 +1,7 @@
 # fairseq-train with the lssd task. Only the final artifacts are outputs: the checkpoint directory is not, so a
 # killed job that Snakemake starts again resumes from checkpoint_last.pt instead of starting over.
+# The params are what defines the trained model (a change retrains it); logging and checkpoint retention are read
+# from the config when the job runs (a `run:` block), so changing them replans nothing.
 
 
 rule train:
@@ -21,7 +23,10 @@ rule train:
         args=train_args,
         fp16="--fp16" if config["run"]["fp16"] else "",
         cpu_workers=config["run"]["cpu_workers_per_training"],
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
-        " --history {output.history} --records {output.records} {params.fp16} --gpus {resources.gpu}"
-        " --cpu-workers {params.cpu_workers} -- {params.args} >> {log} 2>&1"
+    run:
+        runtime_options = training_runtime_options(wildcards)
+        shell(
+            "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
+            " --history {output.history} --records {output.records} {params.fp16} --gpus {resources.gpu}"
+            " --cpu-workers {params.cpu_workers} {runtime_options} -- {params.args} >> {log} 2>&1"
+        )

@@ -1,0 +1,147 @@
+"""The disk a run needs, from its model size: ``python -m lssd.disk --configfile config/paper.yaml``.
+
+A run's save directory holds, with the default retention (``run.keep_epoch_checkpoints: false``):
+``checkpoint_last.pt``, fairseq's ``checkpoint_best.pt`` and, while it trains, the newest epoch checkpoint (and the
+newest mid-epoch one with ``save_interval_updates``), each a full checkpoint (weights in the training precision
+plus Adam's two fp32 moments), one more full checkpoint in flight while fairseq writes the next one, the LSSD
+teacher files (weights only, in the teacher precision; at most one per pair) and the published
+``checkpoint_best.pt`` next to it. ``keep_epoch_checkpoints: true`` adds one full checkpoint per epoch.
+
+The parameter count is that of fairseq's transformer with sinusoidal positions (``transformer_parameters``; a
+test checks it against a real fairseq model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+import yaml
+
+# fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
+ARCHITECTURES = {
+    "transformer": {"embed_dim": 512, "ffn_dim": 2048, "layers": 6},
+    "transformer_iwslt_de_en": {"embed_dim": 512, "ffn_dim": 1024, "layers": 6},
+    "transformer_wmt_en_de": {"embed_dim": 512, "ffn_dim": 2048, "layers": 6},
+}
+ADAM_BYTES = 8  # exp_avg and exp_avg_sq, fp32, for every parameter
+
+
+def transformer_parameters(
+    *,
+    vocab: int,
+    embed_dim: int,
+    ffn_dim: int,
+    encoder_layers: int,
+    decoder_layers: int,
+    layernorm_embedding: bool = False,
+    normalize_before: bool = False,
+    share_decoder_input_output_embed: bool = True,
+) -> int:
+    """Parameters of fairseq's encoder-decoder transformer (separate source and target embeddings of ``vocab``)."""
+    d = embed_dim
+    attention = 4 * (d * d + d)  # q, k, v, out projections with biases
+    feed_forward = d * ffn_dim + ffn_dim + ffn_dim * d + d
+    layer_norm = 2 * d
+    encoder_layer = attention + feed_forward + 2 * layer_norm
+    decoder_layer = 2 * attention + feed_forward + 3 * layer_norm
+    embeddings = 2 * vocab * d + (0 if share_decoder_input_output_embed else vocab * d)
+    extra = 2 * layer_norm * (int(layernorm_embedding) + int(normalize_before))  # per side: embedding / final LN
+    return embeddings + encoder_layers * encoder_layer + decoder_layers * decoder_layer + extra
+
+
+@dataclass
+class RunDisk:
+    parameters: int
+    checkpoint_bytes: int
+    teacher_bytes: int
+    training_bytes: int  # the most the save directory and the published best take while training
+    finished_bytes: int  # what a finished run keeps
+    per_epoch_bytes: int  # what keep_epoch_checkpoints adds per epoch
+
+
+def run_disk(parameters: int, *, pairs: int, fp16: bool, mid_epoch_checkpoints: bool, distils: bool) -> RunDisk:
+    weight_bytes = 2 if fp16 else 4
+    checkpoint = parameters * (weight_bytes + ADAM_BYTES)
+    teacher = parameters * weight_bytes  # teacher precision "auto": fp16 on a GPU, fp32 on a CPU
+    teachers = pairs * teacher if distils else 0
+    # last + fairseq's best + published best, the newest epoch checkpoint, the one being written
+    training = (5 + int(mid_epoch_checkpoints)) * checkpoint + teachers
+    finished = 3 * checkpoint + teachers
+    return RunDisk(parameters, checkpoint, teacher, training, finished, checkpoint)
+
+
+def preset_model(training: dict, vocab: int) -> int:
+    model = training.get("model") or {}
+    arch = ARCHITECTURES[training["arch"]]
+    return transformer_parameters(
+        vocab=vocab,
+        embed_dim=model.get("encoder_embed_dim", arch["embed_dim"]),
+        ffn_dim=model.get("encoder_ffn_embed_dim", arch["ffn_dim"]),
+        encoder_layers=model.get("encoder_layers", arch["layers"]),
+        decoder_layers=model.get("decoder_layers", arch["layers"]),
+        layernorm_embedding=bool(model.get("layernorm_embedding")),
+        normalize_before=bool(model.get("encoder_normalize_before")),
+        share_decoder_input_output_embed=bool(model.get("share_decoder_input_output_embed", False)),
+    )
+
+
+def dataset_vocabulary(spec: dict) -> int:
+    """The size of the data-bin's shared dictionary at most: every SentencePiece model's pieces, plus the
+    language tokens and fairseq's four specials."""
+    languages = [lang for lang in spec["languages"] if lang != spec["pivot"]]
+    options = spec["spm"]
+    if options["recipe"] == "joint":
+        pieces = options["vocab_size"]
+    else:
+        pieces = len(languages) * options["vocab_size"] + options.get("pivot_vocab_size", options["vocab_size"])
+    return pieces + len(languages) + 1 + 4
+
+
+def gigabytes(size: int) -> str:
+    return f"{size / 1e9:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="disk per run and per config, from the model sizes")
+    parser.add_argument("--configfile", required=True)
+    parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True, help="GPU training in fp16")
+    args = parser.parse_args(argv)
+    with open(args.configfile, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    run = config["run"]
+    methods = config["methods"]
+    print("| dataset | parameters (max) | checkpoint | per run, training | per run, finished | + per kept epoch |")
+    print("|---|---|---|---|---|---|")
+    total_training = total_finished = 0
+    for name in run["datasets"]:
+        spec = config["datasets"][name]
+        training = config["trainings"][spec["training"]]
+        parameters = preset_model(training, dataset_vocabulary(spec))
+        pairs = len([lang for lang in spec["languages"] if lang != spec["pivot"]])
+        runs = len(run.get("directions", ["m2o", "o2m"])) * len(run.get("seeds", [1]))
+        common = {
+            "pairs": pairs,
+            "fp16": args.fp16,
+            "mid_epoch_checkpoints": bool(training.get("save_interval_updates")),
+        }
+        for method in run["methods"]:
+            disk = run_disk(parameters, **common, distils=methods[method]["criterion"] == "lssd_distillation")
+            total_training += runs * disk.training_bytes
+            total_finished += runs * disk.finished_bytes
+        disk = run_disk(parameters, **common, distils=True)  # the row: an LSSD run (its teachers included)
+        print(
+            f"| {name} | {parameters / 1e6:.0f}M | {gigabytes(disk.checkpoint_bytes)} GB "
+            f"| {gigabytes(disk.training_bytes)} GB | {gigabytes(disk.finished_bytes)} GB "
+            f"| {gigabytes(disk.per_epoch_bytes)} GB |"
+        )
+    print(
+        f"\nall {len(run['datasets'])} datasets x {len(run['methods'])} methods: at most "
+        f"{gigabytes(total_training)} GB if every run trained at once, {gigabytes(total_finished)} GB when finished"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""One training run through the runner (``lssd.train_run``, the train rule's entry) with the real fairseq-train:
+what makes a run the same run (arguments and data), what it leaves on disk, a torn ``checkpoint_last.pt``, one
+trainer per run, and every attempt's log kept.
+
+The runs use relative paths (``bin``, ``run/checkpoints``) from their own working directory, as the rules do: a
+copy of a finished working directory is the same run, so each test starts from a copy of one trained run.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lssd import commands, train_run
+from tests.conftest import LANGS, TINY
+
+pytestmark = pytest.mark.slow
+
+PAIRS = [f"eng-{lang}" for lang in LANGS]
+SAVE_DIR = Path("run/checkpoints")
+
+
+def runner_command(max_epoch, *own):
+    args = commands.train_arguments(
+        data_bin="bin",
+        save_dir=str(SAVE_DIR),
+        pairs=PAIRS,
+        direction="o2m",
+        training={**TINY, "max_epoch": max_epoch},
+        method={"criterion": "label_smoothed_cross_entropy"},
+        seed=3,
+    )
+    outputs = ["--best", "run/checkpoint_best.pt", "--history", "run/history.json", "--records", "run/records.json"]
+    return [sys.executable, "-m", "lssd.train_run", "--save-dir", str(SAVE_DIR), *outputs, *own, "--", *args, "--cpu"]
+
+
+def run_training(workdir, max_epoch, *own, expect=0):
+    completed = subprocess.run(
+        runner_command(max_epoch, *own), cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == expect, output[-4000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def trained(data_bin, tmp_path_factory):
+    """A finished two-epoch baseline run (the pipeline's defaults: no epoch checkpoints kept)."""
+    root, _ = data_bin
+    workdir = tmp_path_factory.mktemp("runs") / "first"
+    workdir.mkdir()
+    shutil.copytree(root / "bin", workdir / "bin")
+    output = run_training(workdir, 2, "--log-interval", "5")
+    return workdir, output
+
+
+def copy_of(trained, tmp_path, name="copy"):
+    workdir = tmp_path / name
+    shutil.copytree(trained[0], workdir, symlinks=True)
+    return workdir
+
+
+def history_epochs(workdir):
+    return len(json.loads((workdir / "run" / "history.json").read_text())["all"])
+
+
+def test_a_finished_run_keeps_last_best_and_its_records_only(trained):
+    workdir, output = trained
+    save_dir = workdir / SAVE_DIR
+    files = sorted(str(path.relative_to(save_dir)) for path in save_dir.rglob("*") if path.is_file())
+    assert files == [
+        "checkpoint_best.pt", "checkpoint_last.pt", "history.json", "logs/attempt-1.log", "records.json",
+        "run_args.json",
+    ], files  # fmt: skip
+    assert "Saved checkpoint run/checkpoints/checkpoint2.pt" in output  # kept while training, deleted at the end
+    assert history_epochs(workdir) == 2 and (workdir / "run" / "checkpoint_best.pt").stat().st_size > 0
+    identity = json.loads((save_dir / "run_args.json").read_text())
+    assert "--user-dir" not in identity["args"] and "--log-interval" not in identity["args"]
+    assert "train.bos-eng.bos.bin" in identity["data"] and "dict.bos.txt" in identity["data"]
+    assert not any(name.startswith("test.") for name in identity["data"])
+
+
+def test_a_raised_max_epoch_resumes_and_a_torn_last_checkpoint_falls_back(trained, tmp_path):
+    """The state a kill during fairseq's copy leaves: checkpoint2.pt saved (atomically), checkpoint_last.pt torn.
+    The rerun, asked for one more epoch, resumes from checkpoint2.pt and trains epoch 3 only."""
+    workdir = copy_of(trained, tmp_path)
+    save_dir = workdir / SAVE_DIR
+    shutil.copyfile(save_dir / "checkpoint_last.pt", save_dir / "checkpoint2.pt")
+    last = save_dir / "checkpoint_last.pt"
+    with open(last, "r+b") as handle:
+        handle.truncate(last.stat().st_size // 2)
+    output = run_training(workdir, 3, "--log-interval", "5")
+    assert "resuming in run/checkpoints (same arguments and data; 2 epochs trained, max_epoch 3)" in output
+    assert "checkpoint_last.pt is unreadable (torn by a kill during fairseq's copy): resuming from checkpoint2.pt" in (
+        output
+    )
+    assert "Loaded checkpoint run/checkpoints/checkpoint_last.pt (epoch 3 @" in output, output[-3000:]
+    assert "begin training epoch 1\n" not in output and "begin training epoch 3\n" in output
+    assert history_epochs(workdir) == 3
+    assert not list(save_dir.glob("checkpoint[0-9]*.pt"))
+    # both attempts' logs are kept
+    first, second = (save_dir / "logs" / f"attempt-{n}.log" for n in (1, 2))
+    assert "begin training epoch 1" in first.read_text() and "begin training epoch 3" in second.read_text()
+    assert not list(save_dir.parent.glob("checkpoints.stale-*"))
+
+
+def test_settings_that_cannot_change_the_model_resume_the_run(trained, tmp_path):
+    """Another log interval, epoch checkpoints kept, a moved working directory: the same run, nothing retrained."""
+    workdir = copy_of(trained, tmp_path)
+    output = run_training(workdir, 2, "--log-interval", "1", "--keep-epoch-checkpoints")
+    assert "resuming in run/checkpoints (same arguments and data" in output
+    assert "begin training epoch" not in output and "published run/checkpoint_best.pt" in output
+
+
+@pytest.mark.parametrize("change", ["same_vocabulary", "vocabulary"])
+def test_changed_training_data_moves_the_old_run_aside_and_trains_from_scratch(trained, tmp_path, change):
+    """The data-bin rebuilt from other text under the same path: never resumed (today's bug: the old model
+    decoded with the new dictionary), never failing on a size mismatch; the old run is moved aside, not deleted."""
+    workdir = copy_of(trained, tmp_path)
+    if change == "same_vocabulary":
+        binary = workdir / "bin" / "train.bos-eng.bos.bin"
+        data = bytearray(binary.read_bytes())
+        data[0] = 4 if data[0] != 4 else 5  # one token of the first sentence is another piece (uint16 ids)
+        binary.write_bytes(bytes(data))
+        changed = "train.bos-eng.bos.bin"
+    else:  # one more piece in the (shared) dictionary
+        for dictionary in (workdir / "bin").glob("dict.*.txt"):
+            with open(dictionary, "a", encoding="utf-8") as handle:
+                handle.write("▁newpiece 1\n")
+        changed = ", ".join(f"dict.{lang}.txt" for lang in sorted([*LANGS, "eng"]))
+    output = run_training(workdir, 2)
+    assert f"the training data changed ({changed}): moving the old run/checkpoints to run/checkpoints.stale-" in (
+        output
+    )
+    assert "begin training epoch 1\n" in output and "Loaded checkpoint" not in output
+    [stale] = (workdir / "run").glob("checkpoints.stale-*")
+    assert (stale / "checkpoint_last.pt").exists() and (stale / "logs" / "attempt-1.log").exists()
+    assert history_epochs(workdir) == 2
+
+
+def test_changed_arguments_or_a_lowered_max_epoch_start_a_new_run(trained, tmp_path, monkeypatch):
+    workdir = copy_of(trained, tmp_path)
+    monkeypatch.chdir(workdir)
+    save_dir = SAVE_DIR
+    wanted = train_run.run_identity(runner_command(1)[runner_command(1).index("--") + 1 :])
+    recorded = json.loads((save_dir / "run_args.json").read_text())
+    assert train_run.identity_change(recorded, wanted) is None  # max_epoch is compared on its own
+    lowered = []
+    train_run.prepare_save_dir(save_dir, ["bin", "--max-epoch", "1", *recorded["args"][1:]], lowered.append)
+    assert lowered and lowered[0].startswith("max_epoch 1 is below the 2 epochs this run has trained: moving")
+    assert len(list(save_dir.parent.glob("checkpoints.stale-*"))) == 1
+    other = {**wanted, "args": [*wanted["args"], "--dropout", "0.3"]}
+    assert train_run.identity_change(recorded, other) == "the training arguments changed"
+
+
+HOLDER = """
+import os, subprocess, sys
+from pathlib import Path
+from lssd.train_run import training_lock
+with training_lock(Path(sys.argv[1])) as fd:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    child = subprocess.Popen(sleeper, pass_fds=(fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(child.pid, flush=True)
+os._exit(0)  # the runner is gone; its trainer (the child) still holds the lock
+"""
+
+
+def test_one_trainer_per_run_the_second_names_the_holder(tmp_path, capsys):
+    save_dir = tmp_path / "run" / "checkpoints"
+    holder = subprocess.run([sys.executable, "-c", HOLDER, str(save_dir)], capture_output=True, text=True, timeout=60)
+    assert holder.returncode == 0, holder.stderr
+    trainer = int(holder.stdout.split()[0])
+    try:
+        own = ["--save-dir", str(save_dir), "--best", "b.pt", "--history", "h.json", "--lock-wait", "0.5"]
+        assert train_run.main([*own, "--", str(tmp_path / "bin")]) == 3
+        error = capsys.readouterr().err
+        assert "another trainer is training this run" in error and f"{trainer} (" in error, error
+        assert not save_dir.exists()  # nothing touched
+    finally:
+        os.kill(trainer, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with train_run.training_lock(save_dir, wait_s=0):
+                break
+        except train_run.RunLocked:
+            time.sleep(0.1)
+    else:
+        pytest.fail("the lock was not released when its last holder died")
