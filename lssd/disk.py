@@ -38,15 +38,18 @@ def transformer_parameters(
     layernorm_embedding: bool = False,
     normalize_before: bool = False,
     share_decoder_input_output_embed: bool = True,
+    target_vocab: int | None = None,
 ) -> int:
-    """Parameters of fairseq's encoder-decoder transformer (separate source and target embeddings of ``vocab``)."""
+    """Parameters of fairseq's encoder-decoder transformer: separate source and target embeddings (``vocab`` and
+    ``target_vocab``, default the same), sinusoidal positions."""
     d = embed_dim
     attention = 4 * (d * d + d)  # q, k, v, out projections with biases
     feed_forward = d * ffn_dim + ffn_dim + ffn_dim * d + d
     layer_norm = 2 * d
     encoder_layer = attention + feed_forward + 2 * layer_norm
     decoder_layer = 2 * attention + feed_forward + 3 * layer_norm
-    embeddings = 2 * vocab * d + (0 if share_decoder_input_output_embed else vocab * d)
+    target_vocab = vocab if target_vocab is None else target_vocab
+    embeddings = (vocab + target_vocab) * d + (0 if share_decoder_input_output_embed else target_vocab * d)
     extra = 2 * layer_norm * (int(layernorm_embedding) + int(normalize_before))  # per side: embedding / final LN
     return embeddings + encoder_layers * encoder_layer + decoder_layers * decoder_layer + extra
 
@@ -100,7 +103,7 @@ def dataset_vocabulary(spec: dict) -> int:
 
 
 def gigabytes(size: int) -> str:
-    return f"{size / 1e9:.1f}"
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             total_finished += runs * disk.finished_bytes
         disk = run_disk(parameters, **common, distils=True)  # the row: an LSSD run (its teachers included)
         print(
-            f"| {name} | {parameters / 1e6:.0f}M | {gigabytes(disk.checkpoint_bytes)} GB "
-            f"| {gigabytes(disk.training_bytes)} GB | {gigabytes(disk.finished_bytes)} GB "
-            f"| {gigabytes(disk.per_epoch_bytes)} GB |"
+            f"| {name} | {parameters / 1e6:.1f}M | {gigabytes(disk.checkpoint_bytes)} "
+            f"| {gigabytes(disk.training_bytes)} | {gigabytes(disk.finished_bytes)} "
+            f"| {gigabytes(disk.per_epoch_bytes)} |"
         )
     print(
         f"\nall {len(run['datasets'])} datasets x {len(run['methods'])} methods: at most "
-        f"{gigabytes(total_training)} GB if every run trained at once, {gigabytes(total_finished)} GB when finished"
+        f"{gigabytes(total_training)} if every run trained at once, {gigabytes(total_finished)} when finished"
     )
     return 0
 

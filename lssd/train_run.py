@@ -112,7 +112,12 @@ def identity_change(recorded, wanted: dict) -> str | None:
 
 
 def move_aside(save_dir: Path, reason: str, say: Say) -> None:
-    stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}")
+    number = 1
+    while stale.exists():  # moved aside twice in one second
+        number += 1
+        stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}-{number}")
     say(f"{reason}: moving the old {save_dir} to {stale}")
     os.replace(save_dir, stale)
 
@@ -125,18 +130,21 @@ def prepare_save_dir(save_dir: Path, args: list[str], say: Say = print) -> None:
     if record.exists():
         try:
             recorded = json.loads(record.read_text(encoding="utf-8"))
+            reason = identity_change(recorded, wanted)
         except ValueError:
-            recorded = None
-        reason = identity_change(recorded, wanted)
+            recorded, reason = None, f"{record} is unreadable"
         max_epoch = option_value(args, "--max-epoch")
         done = trained_epochs(save_dir)
         if reason is None and max_epoch is not None and 0 < int(max_epoch) < done:
             reason = f"max_epoch {max_epoch} is below the {done} epochs this run has trained"
         if reason is None:
-            if isinstance(recorded, list) or recorded.get("format") != IDENTITY_FORMAT:
-                write_json(record, wanted)  # an earlier version's record: the data from now on
             detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
-            say(f"resuming in {save_dir} (same arguments and data; {detail})")
+            if isinstance(recorded, list) or recorded.get("data") is None:
+                # an earlier version recorded the arguments only: the data is recorded from now on
+                write_json(record, wanted)
+                say(f"resuming in {save_dir} (same arguments; its data was not recorded, from now on it is; {detail})")
+            else:
+                say(f"resuming in {save_dir} (same arguments and data; {detail})")
             return
     elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
         reason = f"{save_dir} has checkpoints of unknown settings"

@@ -176,6 +176,7 @@ def run_through_runner(root, out, workers, driver):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_run, "FAIRSEQ_TRAIN", (sys.executable, str(driver)))
         own = ["--save-dir", str(out / "checkpoints"), *outputs, "--cpu-workers", str(workers)]
+        own += ["--keep-epoch-checkpoints"]  # each epoch's model is rescored below
         assert train_run.main([*own, "--", *fairseq_args]) == 0
     return pairs
 

@@ -193,3 +193,62 @@ def test_one_trainer_per_run_the_second_names_the_holder(tmp_path, capsys):
             time.sleep(0.1)
     else:
         pytest.fail("the lock was not released when its last holder died")
+
+
+def test_the_disk_arithmetic_matches_a_real_checkpoint(trained):
+    """``lssd.disk`` (the README's disk figures) counts a real fairseq model's parameters exactly, and a full
+    checkpoint's size (fp32 weights and Adam's two moments) within the pickled settings' overhead."""
+    import torch
+
+    from lssd import disk
+
+    workdir, _ = trained
+    checkpoint = workdir / SAVE_DIR / "checkpoint_last.pt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    seen, parameters = set(), 0
+    for name, tensor in state["model"].items():
+        if name.endswith(".version") or "embed_positions" in name:
+            continue  # bookkeeping buffers, not parameters
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())  # the tied output projection is the target embedding
+            parameters += tensor.numel()
+    model = TINY["model"]
+    expected = disk.transformer_parameters(
+        vocab=state["model"]["encoder.embed_tokens.weight"].shape[0],
+        target_vocab=state["model"]["decoder.embed_tokens.weight"].shape[0],
+        embed_dim=model["encoder_embed_dim"],
+        ffn_dim=model["encoder_ffn_embed_dim"],
+        encoder_layers=model["encoder_layers"],
+        decoder_layers=model["decoder_layers"],
+        share_decoder_input_output_embed=model["share_decoder_input_output_embed"],
+    )
+    assert parameters == expected
+    estimate = disk.run_disk(parameters, pairs=3, fp16=False, mid_epoch_checkpoints=False, distils=False)
+    assert estimate.checkpoint_bytes <= checkpoint.stat().st_size <= 1.1 * estimate.checkpoint_bytes
+
+
+def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_aside(tmp_path, monkeypatch):
+    """run_args.json as the previous version wrote it (the full argument list, with the plugin's absolute path and
+    the log interval): the same run, resumed, its data recorded from now on. A truncated record: moved aside."""
+    monkeypatch.chdir(tmp_path)
+    Path("bin").mkdir()
+    Path("bin/dict.fra.txt").write_text("le 3\n")
+    args = ["bin", "--task", "lssd_multilingual_translation", "--seed", "3", "--save-dir", str(SAVE_DIR)]
+    SAVE_DIR.mkdir(parents=True)
+    (SAVE_DIR / "run_args.json").write_text(
+        json.dumps([*args, "--user-dir", "/old/checkout/lssd", "--log-interval", "100", "--max-epoch", "5"])
+    )
+    messages = []
+    train_run.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
+    assert messages == [
+        "resuming in run/checkpoints (same arguments; its data was not recorded, from now on it is; "
+        "no epoch finished yet)"
+    ]
+    assert json.loads((SAVE_DIR / "run_args.json").read_text())["data"] == train_run.data_fingerprint("bin")
+    (SAVE_DIR / "run_args.json").write_text('{"format": 2, "ar')
+    (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"old")
+    messages = []
+    train_run.prepare_save_dir(SAVE_DIR, args, messages.append)
+    assert messages[0].startswith("run/checkpoints/run_args.json is unreadable: moving the old run/checkpoints to")
+    [stale] = Path("run").glob("checkpoints.stale-*")
+    assert (stale / "checkpoint_last.pt").read_bytes() == b"old" and not (SAVE_DIR / "checkpoint_last.pt").exists()
