@@ -4,7 +4,10 @@ the SLURM profile."""
 
 import json
 import re
+import shlex
 from collections import Counter
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -224,25 +227,37 @@ def test_the_full_paper_dag_plans_on_slurm_without_sbatch(tmp_path):
         if rule in ("download", "prepare_ted", "spm_train"):
             assert "gpu=" not in resources or "gpu=0" in resources
     assert len(trained) == runs
-    # the per-method run lengths of the paper's scripts reach fairseq
-    selective_m2o = re.search(r"lssd.train_run --save-dir results/train/ted8_diverse/m2o/lssd_selective\S+ .*", output)
-    assert selective_m2o and "--max-epoch 50 " in selective_m2o.group(0)
-    assert "--distillation-weight 1.0 " in selective_m2o.group(0)
 
 
-def test_downloads_are_local_rules(tmp_path):
-    """Compute nodes often have no internet: downloads run where Snakemake runs, everything heavy is submitted."""
+@contextmanager
+def paper_workflow(tmp_path):
+    """The paper config's workflow, parsed by Snakemake's API (rules and the Snakefile's globals)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow = api.workflow(
+        yield api.workflow(
             snakefile=REPO / "Snakefile",
             resource_settings=ResourceSettings(),
             config_settings=ConfigSettings(configfiles=[REPO / "config" / "paper.yaml"]),
             storage_settings=StorageSettings(),
             workdir=tmp_path,
-        )
-        local = set(workflow._workflow._localrules)  # the rules marked local (no public accessor)
+        )._workflow  # no public accessor for the rules and globals
+
+
+def test_the_paper_run_lengths_and_weights_reach_the_training_params(tmp_path):
+    """The train rule's params (its rerun trigger and the runner's fairseq arguments) carry each method's run
+    length and weight of the paper's scripts."""
+    with paper_workflow(tmp_path) as workflow:
+        wildcards = SimpleNamespace(dataset="ted8_diverse", direction="m2o", method="lssd_selective", seed=222)
+        args = shlex.split(workflow.globals["train_args"](wildcards))
+    assert args[args.index("--max-epoch") + 1] == "50" and args[args.index("--distillation-weight") + 1] == "1.0"
+    assert "--user-dir" not in args and "--log-interval" not in args  # added by the runner, not rerun triggers
+
+
+def test_downloads_are_local_rules(tmp_path):
+    """Compute nodes often have no internet: downloads run where Snakemake runs, everything heavy is submitted."""
+    with paper_workflow(tmp_path) as workflow:
+        local = set(workflow._localrules)  # the rules marked local (no public accessor)
     assert "download" in local
     assert not local & {"prepare_ted", "prepare_wmt", "spm_train", "binarize", "train", "evaluate"}

@@ -164,24 +164,26 @@ def planned_jobs(output):
     return counts
 
 
+def dry_run_with(workdir, name, change):
+    """A dry run of the working directory's config as ``change(config)`` leaves it; its output."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    change(config)
+    (workdir / f"{name}.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", f"{name}.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
 def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     """Params are a rerun trigger: a decoding setting replans the evaluations (and what reads them); a method's
     weight in one direction replans that one training and what depends on it, nothing else."""
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    beam = copy.deepcopy(config)
-    beam["evaluation"]["beam"] = 4
-    (workdir / "beam.yaml").write_text(yaml.safe_dump(beam))
-    result = snakemake("-n", "--configfile", "beam.yaml", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    planned = planned_jobs(result.stdout + result.stderr)
+    planned = planned_jobs(dry_run_with(workdir, "beam", lambda config: config["evaluation"].update(beam=4)))
     assert planned == {"evaluate": 8, "significance": 2, "tables": 2, "all": 1}, planned
 
-    weight = copy.deepcopy(config)
-    weight["methods"]["lssd_adaptive"]["by_direction"]["o2m"]["criterion_args"]["distillation_weight"] = 0.7
-    (workdir / "weight.yaml").write_text(yaml.safe_dump(weight))
-    result = snakemake("-n", "--configfile", "weight.yaml", cwd=workdir)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, result.stderr[-3000:]
+    def weight(config):
+        config["methods"]["lssd_adaptive"]["by_direction"]["o2m"]["criterion_args"]["distillation_weight"] = 0.7
+
+    output = dry_run_with(workdir, "weight", weight)
     planned = planned_jobs(output)
     assert planned["train"] == 1 and planned["evaluate"] == 2, planned
     assert "wildcards: dataset=demo, direction=o2m, method=lssd_adaptive, seed=1" in output
@@ -240,27 +242,21 @@ def test_a_moved_checkout_and_results_plan_nothing(workdir, tmp_path):
 
 def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir):
     """A language's role: only the tables and figures (its averages and panel titles). Logging and checkpoint
-    retention: nothing."""
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    role = copy.deepcopy(config)
-    role["datasets"]["demo"]["languages"]["fra"]["role"] = "low"
-    (workdir / "role.yaml").write_text(yaml.safe_dump(role))
-    result = snakemake("-n", "--configfile", "role.yaml", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    planned = planned_jobs(result.stdout + result.stderr)
+    retention: nothing. A raised max_epoch: the trainings (which continue) and what reads them."""
+    role = dry_run_with(
+        workdir, "role", lambda config: config["datasets"]["demo"]["languages"]["fra"].update(role="low")
+    )
+    planned = planned_jobs(role)
     assert planned == {"tables": 2, "figure_curves": 2, "figure_compare": 2, "all": 1}, planned
 
-    runtime = copy.deepcopy(config)
-    runtime["trainings"]["tiny"]["log_interval"] = 7
-    runtime["run"]["keep_epoch_checkpoints"] = True
-    (workdir / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    result = snakemake("-n", "--configfile", "runtime.yaml", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    def runtime(config):
+        config["trainings"]["tiny"]["log_interval"] = 7
+        config["run"]["keep_epoch_checkpoints"] = True
 
-    longer = copy.deepcopy(config)
-    longer["trainings"]["tiny"]["max_epoch"] = 3
-    (workdir / "longer.yaml").write_text(yaml.safe_dump(longer))
-    result = snakemake("-n", "--configfile", "longer.yaml", cwd=workdir)
-    planned = planned_jobs(result.stdout + result.stderr)
+    output = dry_run_with(workdir, "runtime", runtime)
+    assert "Nothing to be done" in output, output[-3000:]
+
+    planned = planned_jobs(
+        dry_run_with(workdir, "longer", lambda config: config["trainings"]["tiny"].update(max_epoch=3))
+    )
     assert planned["train"] == 4 and not {"prepare_demo", "spm_train", "binarize"} & set(planned), planned
