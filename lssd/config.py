@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 from itertools import product
+from pathlib import Path
+
+import yaml
 
 DIRECTIONS = ("m2o", "o2m")
 
@@ -169,6 +172,126 @@ def check_methods(config: dict) -> None:
             check_method_args(f"{where}.task_args", block.get("task_args") or {}, TASK_ARGS)
 
 
+def key_path(path) -> str:
+    """``run.seeds[0]`` for jsonschema's path ``['run', 'seeds', 0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def strict_validator(schema: dict):
+    """A validator of ``schema`` for which an integer is an int: jsonschema accepts 2.0 (and 1e20) as integers,
+    which fairseq and SentencePiece then reject, or read as something else, hours later."""
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
+def without_defaults(schema):
+    """The schema with every ``default`` removed (for override blocks: a default there would override)."""
+    if isinstance(schema, dict):
+        return {key: without_defaults(value) for key, value in schema.items() if key != "default"}
+    if isinstance(schema, list):
+        return [without_defaults(value) for value in schema]
+    return schema
+
+
+def override_blocks(config: dict):
+    """Every block of training overrides, with its key: the presets' by_direction, the methods' training."""
+    for name, preset in (config.get("trainings") or {}).items():
+        for direction, block in (preset.get("by_direction") or {}).items():
+            yield ["trainings", name, "by_direction", direction], block
+    for name, method in (config.get("methods") or {}).items():
+        for direction, block in (method.get("by_direction") or {}).items():
+            if (block or {}).get("training") is not None:
+                yield ["methods", name, "by_direction", direction, "training"], block["training"]
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            for direction, block in (by_direction or {}).items():
+                if (block or {}).get("training") is not None:
+                    yield ["methods", name, "by_dataset", dataset, direction, "training"], block["training"]
+
+
+def first_error(validator, instance, prefix=(), unknown="unknown setting") -> str | None:
+    """The first error, as ``key.path: message``; an unexpected key is named itself (``key.path.name: unknown``)."""
+    errors = sorted(validator.iter_errors(instance), key=lambda error: [str(p) for p in error.absolute_path])
+    if not errors:
+        return None
+    error = errors[0]
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            return f"{key_path([*path, extra[0]])}: {unknown}"
+    where = key_path(path)
+    return f"{where}: {error.message}" if where else error.message
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """What Snakemake's schema validation lets through: floats where integers are meant, and the override blocks
+    (``trainings.<p>.by_direction.<d>``, ``methods.<m>...training``), which must satisfy the training schema's
+    types and bounds key by key (``max_epoch: 0`` would make fairseq train forever)."""
+    message = first_error(strict_validator(schema), config)
+    if message:
+        raise ConfigError(message)
+    training = without_defaults(schema["$defs"]["training"])
+    override = {
+        "$schema": schema.get("$schema"),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {key: value for key, value in training["properties"].items() if key != "by_direction"},
+    }
+    validator = strict_validator(override)
+    for path, block in override_blocks(config):
+        message = first_error(validator, block or {}, path, unknown="unknown training setting")
+        if message:
+            raise ConfigError(message)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{Path(node.start_mark.name)}, line {key_node.start_mark.line + 1}: '{key}' is given twice "
+                    f"(also on line {seen[key] + 1}); YAML would keep only the last one"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths) -> None:
+    """Each config file parses without a key given twice in a mapping (a language listed twice, say)."""
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+
+
+def typed_overrides(overrides: dict) -> dict:
+    """``--config`` values with YAML's types: Snakemake parses a nested ``--config 'run={seeds: [1, 2]}'`` with
+    YAML's base loader, which keeps every scalar a string ('1'), so the schema would reject it."""
+
+    def typed(value):
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        if isinstance(value, str):
+            parsed = yaml.safe_load(value) if value.strip() else value
+            return parsed if isinstance(parsed, (bool, int, float)) or parsed is None else value
+        return value
+
+    return {key: typed(value) for key, value in overrides.items()}
+
+
 def check(config: dict) -> None:
     """Cross-reference checks; raises :class:`ConfigError` naming the key."""
     run = config["run"]
@@ -211,6 +334,8 @@ def check(config: dict) -> None:
     for name, spec in datasets.items():
         key = f"datasets.{name}"
         pivot = spec["pivot"]
+        if pivot in spec["languages"]:
+            raise ConfigError(f"{key}.languages.{pivot}: the pivot '{pivot}' is not one of the languages; remove it")
         langs = dataset_languages(spec)
         if not langs:
             raise ConfigError(f"{key}.languages: needs at least one language besides the pivot '{pivot}'")

@@ -95,13 +95,87 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["datasets"]["demo"]["source"].update(kind="parallel_files"),
             "['datasets']['demo']['source']",
         ),
+        # override blocks: the training schema's types and bounds (max_epoch 0 would make fairseq train forever)
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(max_epoch=0),
+            "trainings.demo_tiny.by_direction.o2m.max_epoch: 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(max_epoch=-1),
+            "trainings.demo_tiny.by_direction.o2m.max_epoch: -1 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"].update(
+                by_dataset={"demo": {"o2m": {"training": {"max_epoch": "ten"}}}}
+            ),
+            "methods.lssd_whole.by_dataset.demo.o2m.training.max_epoch: 'ten' is not of type 'integer'",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"]["by_direction"]["m2o"].update(training={"sampling_temperature": 0}),
+            "methods.lssd_whole.by_direction.m2o.training.sampling_temperature: 0 is less than or equal to the minimum",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(max_tokens=0),
+            "trainings.demo_tiny.by_direction.o2m.max_tokens: 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(lr=0),
+            "trainings.demo_tiny.by_direction.o2m.lr: 0 is less than or equal to the minimum of 0",
+        ),
+        # floats where integers are meant (jsonschema itself takes 2.0 for an integer)
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(max_epoch=2.0),
+            "trainings.demo_tiny.max_epoch: 2.0 is not of type",
+        ),
+        (lambda c: c["datasets"]["demo"]["spm"].update(vocab_size=100.0), "datasets.demo.spm.vocab_size: 100.0 is not"),
+        (lambda c: c["run"].update(seeds=[1.0]), "run.seeds[0]: 1.0 is not of type 'integer'"),
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(max_tokens=1e20),
+            "1e+20 is greater than the maximum of 2147483647",
+        ),
+        (lambda c: c["trainings"]["demo_tiny"].update(max_tokens=10**20), "is greater than the maximum of 2147483647"),
+        # a method's name is a path part and a wildcard value
+        (lambda c: c["methods"].update({"lssd-whole": c["methods"]["lssd_whole"]}), "'lssd-whole' does not match"),
+        (lambda c: c["methods"].update({"lssd/whole": c["methods"]["lssd_whole"]}), "'lssd/whole' does not match"),
+        (
+            lambda c: c["datasets"]["demo"]["languages"].update(eng={"role": "high", "reference_size": 9}),
+            "datasets.demo.languages.eng: the pivot 'eng' is not one of the languages",
+        ),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):
     result = dry_run(tmp_path, edited(change))
     assert result.returncode != 0
-    assert expected in result.stderr + result.stdout
+    assert expected in result.stderr + result.stdout, (result.stderr + result.stdout)[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_key_given_twice_is_rejected_naming_the_file_and_line(tmp_path):
+    """YAML keeps the last of two equal keys: a language listed twice would silently lose its first settings."""
+    text = (REPO / "config" / "config.yaml").read_text()
+    doubled = text.replace(
+        "      bos: {role: low, reference_size: 5664}\n", "      bos: {role: low, reference_size: 5664}\n" * 2
+    )
+    assert doubled != text
+    path = tmp_path / "config.yaml"
+    path.write_text(doubled)
+    result = snakemake("-n", "--configfile", str(path), cwd=tmp_path)
+    line = doubled.splitlines().index("      bos: {role: low, reference_size: 5664}") + 2
+    assert f"{path}, line {line}: 'bos' is given twice (also on line {line - 1})" in result.stderr + result.stdout
+    assert result.returncode != 0 and not (tmp_path / "results").exists()
+
+
+def test_nested_command_line_config_values_keep_their_types(tmp_path):
+    """Snakemake hands `--config 'run={seeds: [1, 2]}'` over as strings; they are read as YAML would."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(DEMO))
+    result = snakemake(
+        "-n", "--configfile", str(path), "--config", "run={seeds: [1, 2], methods: [baseline]}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "seed=2" in result.stdout and any(line.split() == ["train", "4"] for line in result.stdout.splitlines())
+    bad = snakemake("-n", "--configfile", str(path), "--config", "run={seeds: [one]}", cwd=tmp_path)
+    assert bad.returncode != 0 and "'one' is not of type 'integer'" in bad.stderr + bad.stdout
 
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())

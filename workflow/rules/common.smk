@@ -7,6 +7,8 @@ import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
+import snakemake.utils
+import yaml
 from snakemake.utils import validate
 
 from lssd import commands
@@ -15,8 +17,13 @@ from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
 from lssd.spm import model_for_side
 
-validate(config, schema="../schemas/config.schema.yaml")
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 try:
+    lssd_config.check_config_files(workflow.configfiles)
+    # nested --config values arrive as strings ('1'): give them their YAML types before validating
+    snakemake.utils.update_config(config, lssd_config.typed_overrides(dict(workflow.config_settings.config)))
+    validate(config, schema="../schemas/config.schema.yaml")
+    lssd_config.check_schema(config, yaml.safe_load(SCHEMA.read_text(encoding="utf-8")))
     lssd_config.check(config)
 except lssd_config.ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
