@@ -110,7 +110,9 @@ def train_arguments(
     return args
 
 
-def runtime_train_arguments(*, log_interval: int, keep_epoch_checkpoints: bool) -> list[str]:
+def runtime_train_arguments(
+    *, log_interval: int, keep_epoch_checkpoints: bool, tensorboard_dir: str | None = None
+) -> list[str]:
     """``fairseq-train`` settings that cannot change the trained model: logging and which checkpoints stay on disk.
 
     By default only the newest epoch (and mid-epoch) checkpoint is kept besides ``checkpoint_last.pt`` and
@@ -125,6 +127,8 @@ def runtime_train_arguments(*, log_interval: int, keep_epoch_checkpoints: bool) 
     ]  # fmt: skip
     if not keep_epoch_checkpoints:
         args += ["--keep-last-epochs", "1", "--keep-interval-updates", "1"]
+    if tensorboard_dir:
+        args += ["--tensorboard-logdir", tensorboard_dir]
     return args
 
 

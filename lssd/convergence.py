@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from lssd.history import ALL, best_epoch
+from lssd.io import read_json, run_cli
 from lssd.teachers import TeacherPool
 
 
@@ -100,7 +101,6 @@ def write_tables(runs: Sequence[tuple[str, Mapping, Mapping | None]], prefix, ti
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
     from pathlib import Path
 
     parser = argparse.ArgumentParser(description="convergence statistics of runs")
@@ -108,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-prefix", required=True, type=Path)
     parser.add_argument("--title", default="")
     args = parser.parse_args(argv)
-    runs = [
-        (label, json.loads(Path(h).read_text(encoding="utf-8")), json.loads(Path(r).read_text(encoding="utf-8")))
-        for label, h, r in args.run
-    ]
+    runs = [(label, read_json(h), read_json(r)) for label, h, r in args.run]
     write_tables(runs, args.out_prefix, args.title)
     return 0
 
@@ -119,4 +116,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    sys.exit(run_cli(main))

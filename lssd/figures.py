@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from lssd.config import pair_language  # noqa: E402
 from lssd.history import ALL, best_epoch  # noqa: E402
-from lssd.io import atomic_path  # noqa: E402
+from lssd.io import atomic_path, read_json, run_cli  # noqa: E402
 from lssd.tables import language_roles, with_roles  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
@@ -158,7 +157,7 @@ def parse_named(items: list[str]) -> dict[str, Path]:
 
 
 def load(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,4 +184,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

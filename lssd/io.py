@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -102,3 +103,36 @@ def read_lines(path: str | os.PathLike) -> list[str]:
         except UnicodeDecodeError as error:
             raise ValueError(f"{path}, line {number}: invalid UTF-8 ({error.reason})") from None
     return decoded
+
+
+class DamagedFile(ValueError):
+    """A pipeline file that cannot be read as what it should be (cut short, overwritten, edited)."""
+
+
+def read_json(path: str | os.PathLike, *, required: Iterable[str] = ()):
+    """A JSON file the pipeline wrote; a damaged one (not JSON, or without ``required`` keys) is an error that
+    names the file and says how to get it back."""
+    path = Path(path)
+    advice = "delete it and run snakemake again: the job that writes it rebuilds it"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise DamagedFile(f"{path}: not UTF-8 JSON ({error.reason}); {advice}") from None
+    except json.JSONDecodeError as error:
+        raise DamagedFile(
+            f"{path}: not valid JSON ({error.msg}, line {error.lineno} column {error.colno}): it was cut short or "
+            f"overwritten; {advice}"
+        ) from None
+    missing = [key for key in required if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise DamagedFile(f"{path}: no '{missing[0]}' in it: not a file of this pipeline's; {advice}")
+    return data
+
+
+def run_cli(main) -> int:
+    """Run a stage's ``main``; a damaged input file ends it with its message (no traceback)."""
+    try:
+        return main()
+    except DamagedFile as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

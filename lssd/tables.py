@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from lssd.config import pair_language
-from lssd.io import atomic_path
+from lssd.io import atomic_path, read_json, run_cli
 from lssd.published import published_rows
 
 METRICS = ("bleu", "chrf")
@@ -35,10 +34,10 @@ SIGNIFICANT = "†"
 
 def load_results(paths: list[Path]) -> pd.DataFrame:
     rows = []
+    keys = ("method", "seed", "pair", "split", *METRICS)
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            result = json.load(handle)
-        rows.append({key: result[key] for key in ("method", "seed", "pair", "split", *METRICS)})
+        result = read_json(path, required=keys)
+        rows.append({key: result[key] for key in keys})
     return pd.DataFrame(rows)
 
 
@@ -116,7 +115,7 @@ def seed_statistics(results, metric, methods, languages, pivot, roles):
 def significance_marks(paths: list[Path], pivot: str) -> dict[tuple[str, str], bool]:
     marks = {}
     for path in paths:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(path, required=("method", "pairs"))
         for pair, test in data["pairs"].items():
             marks[(data["method"], pair_language(pair, pivot))] = bool(test["significant_gain"])
     return marks
@@ -248,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--significance", action="append", default=[], type=Path, help="an lssd.significance output")
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
     args = parser.parse_args(argv)
-    manifest = with_roles(json.loads(args.manifest.read_text(encoding="utf-8")), args.roles)
+    manifest = with_roles(read_json(args.manifest, required=("languages", "pivot")), args.roles)
     results = load_results(args.results)
     languages = languages_by_training_size(manifest)
     roles = language_roles(manifest)
@@ -264,4 +263,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

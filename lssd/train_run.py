@@ -437,6 +437,11 @@ def parse_options(own_args: list[str]) -> argparse.Namespace:
         help="keep every epoch checkpoint (default: only checkpoint_last.pt, checkpoint_best.pt and the teachers)",
     )
     parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard logs to <save-dir>/tensorboard (fairseq's --tensorboard-logdir)",
+    )
+    parser.add_argument(
         "--lock-wait",
         type=float,
         default=60.0,
@@ -458,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     fairseq_args = [
         *model_args,
         *runtime_train_arguments(
-            log_interval=options.log_interval, keep_epoch_checkpoints=options.keep_epoch_checkpoints
+            log_interval=options.log_interval,
+            keep_epoch_checkpoints=options.keep_epoch_checkpoints,
+            tensorboard_dir=str(options.save_dir / "tensorboard") if options.tensorboard else None,
         ),
     ]
     log = AttemptLog()

@@ -1,5 +1,7 @@
 """Convergence statistics and figures from small hand-made histories and records."""
 
+import json
+
 import pytest
 
 from lssd import convergence, figures
@@ -70,3 +72,15 @@ def test_distillation_matrix_marks_kd_epochs_with_their_gate():
     assert pairs == ["a-eng", "b-eng"]
     assert matrix[0, 3] == 0.5
     assert sum(1 for value in matrix.flatten() if value == value) == 1  # one non-NaN cell
+
+
+def test_a_truncated_history_names_itself_and_what_to_do(tmp_path, capsys):
+    from lssd.io import run_cli
+
+    history, records = tmp_path / "history.json", tmp_path / "records.json"
+    history.write_text(json.dumps(HISTORY)[:40])
+    records.write_text(json.dumps(RECORDS))
+    argv = ["--run", "baseline seed1", str(history), str(records), "--out-prefix", str(tmp_path / "m2o")]
+    assert run_cli(lambda: convergence.main(argv)) == 1
+    error = capsys.readouterr().err
+    assert f"error: {history}: not valid JSON" in error and "cut short" in error and "delete it" in error

@@ -209,6 +209,39 @@ def test_reference_settings_make_lssd_distil(reference):
     assert "LSSD epoch 5: distilling eng-bos" in train_log(reference, "lssd_adaptive").read_text()
 
 
+def run_status(workdir):
+    """``python -m lssd.status`` on a working directory: its lines per run."""
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "lssd.status", "--configfile", "config.yaml", "--directory", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs, current = {}, None
+    for line in result.stdout.splitlines():
+        if not line.startswith(" "):
+            current = line.split(":")[0]
+            runs[current] = []
+        runs[current].append(line)
+    return runs
+
+
+def test_status_of_finished_runs(reference):
+    runs = run_status(reference)
+    assert set(runs) == {f"demo/{DIRECTION}/{method}/seed1" for method in METHODS}
+    lssd = runs[f"demo/{DIRECTION}/lssd_adaptive/seed1"]
+    assert lssd[0].startswith(f"demo/{DIRECTION}/lssd_adaptive/seed1: finished, epoch {EPOCHS}/{EPOCHS}, ")
+    assert re.search(r", \d+ s per epoch$", lssd[0]), lssd[0]
+    history = json.loads((run_dir(reference, "lssd_adaptive") / "history.json").read_text())
+    expected = "  ".join(f"{pair} {history[pair][-1]:.3f}" for pair in PAIRS)
+    assert lssd[1] == f"    dev loss (bits/token) after epoch {EPOCHS}: {expected}"
+    records = json.loads((run_dir(reference, "lssd_adaptive") / "records.json").read_text())
+    distilled = [pair for pair in PAIRS if records[pair]["kd_on"][-1]]
+    assert distilled and lssd[2] == f"    distilled in epoch {EPOCHS}: {', '.join(distilled)}"
+    assert runs[f"demo/{DIRECTION}/baseline/seed1"][0].startswith(f"demo/{DIRECTION}/baseline/seed1: finished")
+
+
 # where the kill lands: what the training log shows when it comes, the last epoch checkpointed before it.
 # After epoch 4, the checkpoint's teacher table holds the teachers that epoch 5 distils eng-bos from (a table
 # holds the teachers of the validations through the previous epoch: the end-of-epoch-4 validation is applied when
@@ -244,6 +277,9 @@ def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(reference,
     assert not (checkpoints / f"checkpoint{saved_epoch + 1}.pt").exists(), "the kill came too late"
     assert f"begin training epoch {saved_epoch + 1}" in log_at_kill or kill_point == "after_epoch"
     assert not (run_dir(workdir, method) / "history.json").exists()
+    # what the status command says of the killed run: stopped, after the epochs it validated
+    status = run_status(workdir)[f"demo/{DIRECTION}/{method}/seed1"]
+    assert status[0].startswith(f"demo/{DIRECTION}/{method}/seed1: stopped, epoch {saved_epoch}/{EPOCHS}"), status
 
     attempts = rerun(workdir, *targets, "--cores", CORES)
     assert executed_rules(attempts[-1]) == ["train"], attempts[-1][-3000:]

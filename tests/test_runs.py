@@ -95,7 +95,7 @@ def test_a_raised_max_epoch_resumes_and_a_torn_last_checkpoint_falls_back(traine
     last = save_dir / "checkpoint_last.pt"
     with open(last, "r+b") as handle:
         handle.truncate(last.stat().st_size // 2)
-    output = run_training(workdir, 3, "--log-interval", "5")
+    output = run_training(workdir, 3, "--log-interval", "5", "--tensorboard")
     assert "resuming in run/checkpoints (same arguments and data; 2 epochs trained, max_epoch 3)" in output
     assert "checkpoint_last.pt is unreadable (torn by a kill during fairseq's copy): resuming from checkpoint2.pt" in (
         output
@@ -108,6 +108,8 @@ def test_a_raised_max_epoch_resumes_and_a_torn_last_checkpoint_falls_back(traine
     first, second = (save_dir / "logs" / f"attempt-{n}.log" for n in (1, 2))
     assert "begin training epoch 1" in first.read_text() and "begin training epoch 3" in second.read_text()
     assert not list(save_dir.parent.glob("checkpoints.stale-*"))
+    # run.tensorboard: fairseq's TensorBoard event files, one directory per run
+    assert list((save_dir / "tensorboard" / "valid").glob("events.out.tfevents.*"))
 
 
 def test_settings_that_cannot_change_the_model_resume_the_run(trained, tmp_path):

@@ -127,3 +127,19 @@ def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
     assert "| *published: Temperature τ=1* | 40.26 |" in markdown
     assert "Pareto-MD" in frame["source"].iloc[2]
+
+
+@pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}'])
+def test_a_damaged_evaluation_file_names_itself_and_what_to_do(tmp_path, capsys, content):
+    """A cut-short, empty or foreign evaluation JSON: the table job says which file and to delete it, no traceback."""
+    from lssd.io import run_cli as run_stage
+
+    paths = write_results(tmp_path, ROWS)
+    paths[2].write_text(content)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(MANIFEST))
+    argv = ["--manifest", str(manifest), "--methods", "baseline,lssd_whole", "--out-prefix", str(tmp_path / "t")]
+    assert run_stage(lambda: tables.main([*argv, *map(str, paths)])) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {paths[2]}: ") and "delete it and run snakemake again" in error, error
+    assert not list(tmp_path.glob("t.*"))

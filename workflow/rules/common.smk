@@ -161,6 +161,7 @@ def training_runtime_options(wildcards):
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     options = ["--log-interval", str(settings["log_interval"])]
     options += ["--keep-epoch-checkpoints"] if config["run"]["keep_epoch_checkpoints"] else []
+    options += ["--tensorboard"] if config["run"]["tensorboard"] else []
     return shlex.join(options)
 
 
