@@ -89,10 +89,22 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copyfile(src, tmp)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_lines(path: str | os.PathLike) -> list[str]:
-    """Read a one-sentence-per-line UTF-8 file; invalid UTF-8 is an error naming the file and line."""
+    """Read a one-sentence-per-line UTF-8 file; invalid UTF-8 or a NUL byte is an error naming the file and line.
+
+    A UTF-8 byte-order mark at the start of the file (which some editors write) is removed: it is not text, and
+    kept it would become a piece of the first sentence.
+    """
     path = Path(path)
     raw = path.read_bytes()
+    if raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    if b"\0" in raw:
+        number = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise ValueError(f"{path}, line {number}: a NUL byte (binary data, or a UTF-16 file?)")
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()

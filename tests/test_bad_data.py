@@ -29,6 +29,13 @@ def write_corpus(root, langs=("bos", "fra"), lines=3):
     return root
 
 
+def test_a_byte_order_mark_is_removed_and_joiners_inside_words_are_kept(tmp_path):
+    root = write_corpus(tmp_path / "mine")
+    (root / "train.bos-eng.bos").write_bytes("\ufeffbos 0\nक्\u200dष\nbos 2\n".encode())
+    user.build(user_spec(root), "mine", tmp_path / "out")
+    assert (tmp_path / "out" / "train.bos-eng.bos").read_text() == "bos 0\nक्\u200dष\nbos 2\n"
+
+
 def test_a_good_corpus_is_imported(tmp_path):
     root = write_corpus(tmp_path / "mine")
     manifest = user.build(user_spec(root), "mine", tmp_path / "out")
@@ -47,6 +54,15 @@ def test_a_good_corpus_is_imported(tmp_path):
             "{root}/train.bos-eng.bos, line 2: invalid UTF-8",
         ),
         (lambda r: (r / "test.fra-eng.fra").unlink(), "missing file(s): {root}/test.fra-eng.fra"),
+        (
+            lambda r: (r / "valid.fra-eng.fra").write_text("x\n\u200b\u200d \ufeff\ny\n"),
+            "{root}/valid.fra-eng.fra, line 2: empty line (or only spaces or invisible characters)",
+        ),
+        (lambda r: (r / "train.fra-eng.eng").write_bytes(b"a\nb\x00c\nd\n"), "{root}/train.fra-eng.eng, line 2: a NUL"),
+        (
+            lambda r: (r / "train.fra-eng.eng").write_text("a\nb\nc\n", encoding="utf-16"),
+            "{root}/train.fra-eng.eng, line 1: a NUL byte",
+        ),
         (
             lambda r: [(r / f"valid.fra-eng.{side}").write_text("") for side in ("fra", "eng")],
             "language 'fra' has no valid pairs",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -101,9 +102,15 @@ def read_parallel(outdir: str | Path, split: str, lang: str, pivot: str) -> list
         )
     for path, lines in ((foreign_path, foreign), (english_path, english)):
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                raise ValueError(f"{path}, line {number}: empty or whitespace-only line")
+            if not visible_text(line):
+                raise ValueError(f"{path}, line {number}: empty line (or only spaces or invisible characters)")
     return list(zip(foreign, english, strict=True))
+
+
+def visible_text(line: str) -> str:
+    """The line without whitespace and invisible format characters (zero-width space, joiners, BOM, ...): empty
+    for a line that would give the model nothing to translate. Joiners inside words (Hindi, Persian) stay legal."""
+    return "".join(char for char in line if not char.isspace() and unicodedata.category(char) != "Cf")
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
