@@ -57,6 +57,33 @@ def run_preprocess(args: list[str], log) -> None:
     preprocess.main(parsed)
 
 
+# tokens fairseq adds to a sentence of n pieces: the language tag (encoder or decoder side) and end-of-sentence
+ADDED_TOKENS = 2
+
+
+def check_lengths(spec: dict, encoded: Path, max_positions: int, data: Path | None = None, key: str = "") -> None:
+    """Every dev and test sentence fits the model's positions (its pieces, language tag and end-of-sentence).
+
+    fairseq skips longer training pairs, but stops on a longer dev or test sentence (in validation, hours into
+    training, or in translation) unless told to drop it, which would change the dev and test sets.
+    """
+    pivot = spec["pivot"]
+    for lang in non_pivot_languages(spec):
+        for split in ("valid", "test"):
+            for side in (lang, pivot):
+                path = encoded_path(encoded, split, lang, pivot, side)
+                for number, line in enumerate(read_lines(path), start=1):
+                    length = len(line.split()) + ADDED_TOKENS
+                    if length > max_positions:
+                        where = data / f"{split}.{lang}-{pivot}.{side}" if data else path
+                        raise ValueError(
+                            f"{where}, line {number}: {length - ADDED_TOKENS} SentencePiece pieces, too long for "
+                            f"the model's {max_positions} positions{f' ({key})' if key else ''} with its language "
+                            "tag and end-of-sentence token; fairseq would stop on it in validation or translation. "
+                            "Shorten or remove that sentence pair, or raise max_positions."
+                        )
+
+
 def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.stdout) -> dict:
     pivot = spec["pivot"]
     langs = non_pivot_languages(spec)
@@ -119,8 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoded", required=True, type=Path, help="directory of SentencePiece-encoded text")
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-positions", type=int, help="the smallest max_positions of the dataset's trainings")
+    parser.add_argument("--max-positions-key", default="", help="the config key of --max-positions, for errors")
+    parser.add_argument("--data", type=Path, help="the raw text (results/data/<dataset>), to name it in errors")
     args = parser.parse_args(argv)
-    binarize(json.loads(args.spec), args.encoded, args.outdir, args.workers)
+    spec = json.loads(args.spec)
+    if args.max_positions:
+        try:
+            check_lengths(spec, args.encoded, args.max_positions, args.data, args.max_positions_key)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    binarize(spec, args.encoded, args.outdir, args.workers)
     return 0
 
 

@@ -94,12 +94,27 @@ def train_model(inputs: list[Path], model_prefix: Path, vocab_size: int, options
             handle.write(f"{processor.id_to_piece(piece_id)}\t{processor.get_score(piece_id)}\n")
 
 
-def train_one(spec: dict, data_dir: Path, model_dir: Path, model: str, threads: int = 1) -> Path:
-    """Train one model of the recipe (``spm.<model>.model`` and ``.vocab`` in ``model_dir``, each atomically)."""
+def train_one(
+    spec: dict, data_dir: Path, model_dir: Path, model: str, threads: int = 1, where: str = "datasets.<name>"
+) -> Path:
+    """Train one model of the recipe (``spm.<model>.model`` and ``.vocab`` in ``model_dir``, each atomically).
+
+    SentencePiece's own refusal (a vocabulary smaller than the characters it must cover, say) is reported as the
+    config key that sets it (``where`` is the dataset's key, ``datasets.<name>``).
+    """
     inputs = training_inputs(spec, data_dir)
     if model not in inputs:
         raise ValueError(f"the {spec['spm']['recipe']} recipe has no model '{model}' (it has: {', '.join(inputs)})")
-    train_model(inputs[model], model_dir / f"spm.{model}", vocab_size_for(spec, model), spec["spm"], threads)
+    vocab_size = vocab_size_for(spec, model)
+    try:
+        train_model(inputs[model], model_dir / f"spm.{model}", vocab_size, spec["spm"], threads)
+    except RuntimeError as error:
+        key = "pivot_vocab_size" if model == spec["pivot"] and spec["spm"].get("pivot_vocab_size") else "vocab_size"
+        reason = str(error).split("] ", 1)[-1]  # SentencePiece's message without its source location
+        raise ValueError(
+            f"{where}.spm.{key} = {vocab_size}: SentencePiece cannot train the '{model}' model with it: {reason} "
+            f"(character_coverage is {where}.spm.character_coverage)"
+        ) from None
     return model_dir / f"spm.{model}.model"
 
 
@@ -152,11 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", help="encode: only this language's pair")
     parser.add_argument("--outdir", type=Path, help="encode: the language's directory (with --lang) or the root")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("SPM_THREADS", "1")))
+    parser.add_argument("--dataset", default="<name>", help="the dataset's name in the config, for errors")
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     if args.command == "train":
         if args.model:
-            print(f"trained {train_one(spec, args.data, args.models, args.model, args.threads)}")
+            where = f"datasets.{args.dataset}"
+            try:
+                path = train_one(spec, args.data, args.models, args.model, args.threads, where)
+            except ValueError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+            print(f"trained {path}")
         else:
             for path in train_all(spec, args.data, args.models, args.threads):
                 print(f"trained {path}")

@@ -1,6 +1,7 @@
 """Bad input data stops the pipeline before training, with the file, line or language named; nothing is written."""
 
 import io
+import json
 import tarfile
 
 import pytest
@@ -182,3 +183,41 @@ def test_bad_data_stops_the_dag_before_any_training(tmp_path):
     (root / "test.fra-eng.fra").unlink()
     result = snakemake("-n", "--configfile", "config.yaml", cwd=tmp_path)
     assert result.returncode != 0 and "test.fra-eng.fra" in result.stdout + result.stderr
+
+
+def test_a_vocabulary_sentencepiece_refuses_names_the_config_key(tmp_path, capsys):
+    from lssd import spm
+
+    root = write_corpus(tmp_path / "mine", lines=30)
+    user.build(user_spec(root), "mine", tmp_path / "data")
+    spec = {**user_spec(root), "spm": {"recipe": "joint", "vocab_size": 8}}
+    argv = ["train", "--spec", json.dumps(spec), "--data", str(tmp_path / "data"), "--models", str(tmp_path / "m")]
+    assert spm.main([*argv, "--model", "joint", "--dataset", "mine"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: datasets.mine.spm.vocab_size = 8: SentencePiece cannot train the 'joint' model")
+    assert "Vocabulary size is smaller than required_chars" in error
+    assert not (tmp_path / "m" / "spm.joint.model").exists()
+
+
+@pytest.mark.slow
+def test_a_dev_sentence_longer_than_the_model_stops_the_dag_before_training(tmp_path):
+    """fairseq would stop on it in the first validation (or in translation); it is found when the data-bin is built."""
+    root = write_corpus(tmp_path / "mine", lines=30)
+    lines = (root / "valid.fra-eng.eng").read_text().splitlines()
+    lines[2] = " ".join(f"w{i}" for i in range(300))
+    (root / "valid.fra-eng.eng").write_text("\n".join(lines) + "\n")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["datasets"] = {
+        "mine": {**user_spec(root), "spm": {"recipe": "joint", "vocab_size": 100}, "training": "demo_tiny"}
+    }
+    config["run"].update(datasets=["mine"], methods=["baseline"], directions=["o2m"])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "2", "--configfile", "config.yaml", cwd=tmp_path)
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "binarize" / "mine.log").read_text()
+    assert (
+        "error: results/data/mine/valid.fra-eng.eng, line 3: " in log
+        and "too long for the model's 256 positions" in log
+    )
+    assert "(max_positions of trainings.demo_tiny for o2m baseline)" in log
+    assert not (tmp_path / "results" / "bin" / "mine").exists() and not (tmp_path / "results" / "train").exists()

@@ -1,4 +1,5 @@
-# One fairseq data-bin per dataset serving both directions, with lang_list.txt and LS_dict.<lang>.txt
+# One fairseq data-bin per dataset serving both directions, with lang_list.txt and LS_dict.<lang>.txt.
+# Every dev and test sentence is checked first to fit the smallest max_positions of the dataset's trainings.
 
 
 rule binarize:
@@ -11,6 +12,9 @@ rule binarize:
     threads: 2
     params:
         spec=lambda w: dataset_json(w, "binarize"),
+        max_positions=lambda w: dataset_max_positions(w.dataset)[0],
+        max_positions_key=lambda w: dataset_max_positions(w.dataset)[1],
     shell:
         "python -m lssd.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
-        " > {log} 2>&1"
+        " --max-positions {params.max_positions} --max-positions-key {params.max_positions_key:q}"
+        " --data results/data/{wildcards.dataset} > {log} 2>&1"

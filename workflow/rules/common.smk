@@ -94,6 +94,17 @@ def dataset_json(wildcards, stage):
     return json.dumps(lssd_config.stage_spec(config["datasets"][wildcards.dataset], stage), sort_keys=True)
 
 
+def dataset_max_positions(dataset):
+    """The smallest max_positions of the dataset's configured runs, and where it is set (for the length check)."""
+    found = []
+    for d, direction, method, _ in RUNS:
+        if d == dataset:
+            positions = lssd_config.training_settings(config, d, direction, method)["max_positions"]
+            preset = config["datasets"][d]["training"]
+            found.append((positions, f"max_positions of trainings.{preset} for {direction} {method}"))
+    return min(found) if found else (0, "")
+
+
 def language_roles_arg(dataset):
     """``--roles`` of the tables and figures: LANG=ROLE for every language with a role."""
     languages = config["datasets"][dataset]["languages"]

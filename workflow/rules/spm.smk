@@ -18,7 +18,7 @@ rule spm_train:
         num_threads=lambda w: config["datasets"][w.dataset]["spm"]["num_threads"],
     shell:
         "python -m lssd.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
-        " --model {wildcards.model} --threads {params.num_threads} > {log} 2>&1"
+        " --model {wildcards.model} --threads {params.num_threads} --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule spm_encode:
