@@ -141,6 +141,20 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["datasets"]["demo"]["languages"].update(eng={"role": "high", "reference_size": 9}),
             "datasets.demo.languages.eng: the pivot 'eng' is not one of the languages",
         ),
+        # the final fairseq-train arguments, parsed by fairseq itself
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(extra_args=["--fancy-flag", "3"]),
+            "fairseq-train refuses the arguments of demo/m2o/baseline/seed1: unrecognized arguments: --fancy-flag 3 "
+            "(set in trainings.demo_tiny (arch, model, extra_args) or methods.baseline)",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"].update(criterion="lssd_fancy"),
+            "refuses the arguments of demo/m2o/lssd_whole/seed1: argument --criterion: invalid choice: 'lssd_fancy'",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(arch="transformer_huge"),
+            "argument --arch/-a: invalid choice: 'transformer_huge'",
+        ),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):

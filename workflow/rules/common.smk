@@ -13,6 +13,7 @@ from snakemake.utils import validate
 
 from lssd import commands
 from lssd import config as lssd_config
+from lssd import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
 from lssd.spm import model_for_side
@@ -357,3 +358,31 @@ def all_targets():
             for pair in lssd_config.pairs(config, dataset, direction):
                 targets.append(eval_path(dataset, direction, method, seed, pair, split, "json"))
     return targets + report_targets()
+
+
+def check_fairseq_arguments():
+    """Every run's fairseq-train arguments, parsed by fairseq itself before any job runs (once per configuration:
+    lssd.fairseq_args remembers the lists that passed). Not in the jobs' own Snakemake processes."""
+    if not workflow.is_main_process:
+        return
+    runs, sources = [], {}
+    for dataset, direction, method, seed in RUNS:
+        wildcards = SimpleNamespace(dataset=dataset, direction=direction, method=method, seed=seed)
+        settings = lssd_config.training_settings(config, dataset, direction, method)
+        args = shlex.split(train_args(wildcards)) + commands.runtime_train_arguments(
+            log_interval=settings["log_interval"], keep_epoch_checkpoints=False
+        )
+        name = f"{dataset}/{direction}/{method}/seed{seed}"
+        runs.append({"run": name, "args": [*args, "--cpu"]})
+        sources[name] = (
+            f"trainings.{config['datasets'][dataset]['training']} (arch, model, extra_args) or methods.{method}"
+        )
+    errors = lssd_fairseq_args.check(runs)
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise WorkflowError(
+            f"Invalid config: fairseq-train refuses the arguments of {name}: {message} (set in {sources[name]})"
+        )
+
+
+check_fairseq_arguments()
