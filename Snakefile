@@ -31,9 +31,15 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
 
 
+# light jobs (seconds, no GPU) run where Snakemake runs, not through a cluster's queue
 localrules:
     all,
     tables,
+    significance,
+    convergence,
+    figure_curves,
+    figure_compare,
+    figure_distillation,
 
 
 rule all:
