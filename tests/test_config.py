@@ -31,6 +31,9 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
     expected.update(figure_curves=2, figure_compare=2, figure_distillation=2)
     for rule, count in expected.items():
         assert any(line.split() == [rule, str(count)] for line in plan.splitlines()), (rule, plan)
+    # the workflow's own profile (profiles/default) applies by itself: its printshellcmds shows the commands
+    assert f"Using workflow specific profile {REPO / 'profiles' / 'default'}" in plan
+    assert "python -m lssd.data.demo --spec" in plan
 
 
 @pytest.mark.parametrize(
