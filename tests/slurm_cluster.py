@@ -40,6 +40,9 @@ def unavailable_reason() -> str | None:
         return "needs Linux and root (namespaces, the SLURM daemons)"
     if not shutil.which("unshare"):
         return "needs unshare (util-linux)"
+    probe = subprocess.run(["unshare", "--mount", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot make a mount namespace here (unshare --mount: {probe.stderr.strip()})"
     if not all(shutil.which(program) for program in ("slurmctld", "slurmd", "sbatch", "munged")):
         if not shutil.which("apt-get"):
             return "SLURM is not installed and there is no apt-get to install it"
