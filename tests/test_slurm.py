@@ -120,7 +120,7 @@ CANCEL = r"""
 {snakemake} > snakemake.out 2>&1 &
 controller=$!
 log=results/train/demo/{direction}/baseline/seed1/checkpoints/logs/attempt-1.log
-for i in $(seq 1500); do grep -q "end of epoch 3 " "$log" 2>/dev/null && break; sleep 0.1; done
+for i in $(seq 6000); do grep -q "end of epoch 3 " "$log" 2>/dev/null && break; sleep 0.1; done
 job=$(squeue -h -o "%i %k" | awk '/rule_train_/ && /baseline/ {{print $1}}' | head -1)
 echo "cancelling SLURM job $job" > cancelled.txt
 scancel "$job"
