@@ -73,9 +73,9 @@ def in_cluster(workdir, script, timeout=900):
     return completed
 
 
-def snakemake_command(workdir, *extra):
+def snakemake_command(workdir, *extra, configfile="config.yaml", wanted=None):
     words = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    return " ".join([*words, *targets(), "--configfile", "config.yaml", *profile_arguments(), *extra])
+    return " ".join([*words, *(wanted or targets()), "--configfile", configfile, *profile_arguments(), *extra])
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +162,39 @@ def test_a_cancelled_training_job_is_resubmitted_and_resumes(cluster_run, local_
     loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @", second)
     assert loaded and int(loaded.group(1)) >= 4, second[-3000:]
     assert "begin training epoch 1\n" not in second and f"end of epoch {EPOCHS} " in second
+
+
+LONG = r"""
+{snakemake} > long.out 2>&1 &
+controller=$!
+log={run}/checkpoints/logs/attempt-2.log
+for i in $(seq 6000); do grep -q "end of epoch" "$log" 2>/dev/null && break; sleep 0.1; done
+scancel --user "$(id -un)"  # the second attempt has resumed and trained an epoch: enough
+wait $controller
+"""
+
+
+def test_a_training_past_its_time_limit_is_submitted_again_and_continues(cluster_run):
+    """A training given one minute (its preset's runtime_minutes) that needs far more: SLURM ends it at its time
+    limit, Snakemake submits it again, and the second attempt continues from checkpoint_last.pt instead of
+    starting over (then this run is cancelled: it would never finish)."""
+    workdir, _ = cluster_run
+    config = cluster_config()
+    long = {"training": {"max_epoch": 100000, "runtime_minutes": 1}}
+    config["methods"]["long"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: long}}
+    config["run"]["methods"] = ["long"]
+    (workdir / "long.yaml").write_text(yaml.safe_dump(config))
+    run = f"results/train/demo/{DIRECTION}/long/seed1"
+    command = snakemake_command(workdir, "--retries", "1", configfile="long.yaml", wanted=[f"{run}/history.json"])
+    result = in_cluster(workdir, LONG.format(snakemake=command, run=run))
+    output = (workdir / "long.out").read_text()
+    assert result.returncode != 0, output[-3000:]  # cancelled at the end
+    assert output.count("SLURM status is: 'TIMEOUT'") == 1, output[-5000:]
+    logs = workdir / run / "checkpoints" / "logs"
+    first, second = ((logs / f"attempt-{n}.log").read_text() for n in (1, 2))
+    epochs = len(re.findall(r"end of epoch \d+ ", first))
+    assert epochs >= 2, first[-2000:]
+    assert f"resuming in {run}/checkpoints (same arguments and data; {epochs} epochs trained" in second, second[:3000]
+    loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @", second)
+    assert loaded and int(loaded.group(1)) >= epochs, second[-3000:]
+    assert "begin training epoch 1\n" not in second
