@@ -219,5 +219,5 @@ def test_a_dev_sentence_longer_than_the_model_stops_the_dag_before_training(tmp_
         "error: results/data/mine/valid.fra-eng.eng, line 3: " in log
         and "too long for the model's 256 positions" in log
     )
-    assert "(max_positions of trainings.demo_tiny for o2m baseline)" in log
+    assert "(trainings.demo_tiny.max_positions or an override of it)" in log
     assert not (tmp_path / "results" / "bin" / "mine").exists() and not (tmp_path / "results" / "train").exists()

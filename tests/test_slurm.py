@@ -198,3 +198,26 @@ def test_a_training_past_its_time_limit_is_submitted_again_and_continues(cluster
     loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @", second)
     assert loaded and int(loaded.group(1)) >= epochs, second[-3000:]
     assert "begin training epoch 1\n" not in second
+
+
+def test_a_job_failing_for_a_real_reason_fails_once_per_attempt_with_its_log_shown(cluster_run):
+    """A training that cannot work (batches of one token: no dev sentence fits) fails in each of its attempts, and
+    Snakemake shows the job's log each time (the profile's show-failed-logs), not silently."""
+    workdir, _ = cluster_run
+    config = cluster_config()
+    config["methods"]["broken"] = {
+        "criterion": "label_smoothed_cross_entropy",
+        "by_direction": {DIRECTION: {"training": {"max_tokens": 1}}},
+    }
+    config["run"]["methods"] = ["broken"]
+    (workdir / "broken.yaml").write_text(yaml.safe_dump(config))
+    run = f"results/train/demo/{DIRECTION}/broken/seed1"
+    command = snakemake_command(workdir, "--retries", "1", configfile="broken.yaml", wanted=[f"{run}/history.json"])
+    result = in_cluster(workdir, command + " > broken.out 2>&1")
+    output = (workdir / "broken.out").read_text()
+    assert result.returncode != 0
+    assert submitted_rules(output)[0] == {"train"}  # nothing else is redone for a new method
+    assert len(re.findall(r"^Job \d+ has been submitted with SLURM jobid", output, flags=re.MULTILINE)) == 2
+    assert output.count("fairseq-train failed with exit code") == 2, output[-5000:]  # each attempt's log, shown
+    logs = workdir / run / "checkpoints" / "logs"
+    assert sorted(path.name for path in logs.glob("attempt-*.log")) == ["attempt-1.log", "attempt-2.log"]

@@ -190,6 +190,10 @@ def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     assert not any(rule in planned for rule in ("prepare_demo", "spm_train", "spm_encode", "binarize"))
     assert "direction=m2o" not in output and "method=baseline" not in output
 
+    # another method: its trainings and what reads them, not the data, SentencePiece or the data-bin
+    planned = planned_jobs(dry_run_with(workdir, "more", lambda config: config["run"]["methods"].append("lssd_whole")))
+    assert planned["train"] == 2 and not {"prepare_demo", "spm_train", "spm_encode", "binarize"} & set(planned)
+
 
 def test_finished_runs_keep_no_epoch_checkpoints(workdir):
     """Bounded disk: a finished run keeps checkpoint_last.pt, fairseq's best, the teachers in use and its records;

@@ -96,14 +96,15 @@ def dataset_json(wildcards, stage):
 
 
 def dataset_max_positions(dataset):
-    """The smallest max_positions of the dataset's configured runs, and where it is set (for the length check)."""
-    found = []
-    for d, direction, method, _ in RUNS:
-        if d == dataset:
-            positions = lssd_config.training_settings(config, d, direction, method)["max_positions"]
-            preset = config["datasets"][d]["training"]
-            found.append((positions, f"max_positions of trainings.{preset} for {direction} {method}"))
-    return min(found) if found else (0, "")
+    """The smallest max_positions of the dataset's configured runs, and where it is set (for the length check).
+    Both are binarize params: neither may name a run, or adding a method would rebuild the data-bin."""
+    positions = [
+        lssd_config.training_settings(config, d, direction, method)["max_positions"]
+        for d, direction, method, _ in RUNS
+        if d == dataset
+    ]
+    preset = config["datasets"][dataset]["training"]
+    return (min(positions), f"trainings.{preset}.max_positions or an override of it") if positions else (0, "")
 
 
 def language_roles_arg(dataset):
