@@ -25,6 +25,7 @@ import yaml
 from lssd import config as lssd_config
 from lssd.history import ALL
 from lssd.io import DamagedFile, read_json
+from lssd.train_run import attempt_logs, run_lock_path
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -108,20 +109,12 @@ def epoch_times(log_paths: list[Path]) -> tuple[list[float], tuple[int, list[str
     return durations, distilling
 
 
-def attempt_logs(save_dir: Path) -> list[Path]:
-    logs = save_dir / "logs"
-    numbered = [
-        (int(m.group(1)), p) for p in logs.glob("attempt-*.log") if (m := re.fullmatch(r"attempt-(\d+)\.log", p.name))
-    ]
-    return [path for _, path in sorted(numbered)]
-
-
 def run_status(workdir: Path, config: dict, dataset: str, direction: str, method: str, seed: int) -> RunStatus:
     run = workdir / "results" / "train" / dataset / direction / method / f"seed{seed}"
     save_dir = run / "checkpoints"
     max_epoch = lssd_config.training_settings(config, dataset, direction, method)["max_epoch"]
     status = RunStatus(f"{dataset}/{direction}/{method}/seed{seed}", "not started", max_epoch=max_epoch)
-    holder = lock_holder(run / "checkpoints.lock")
+    holder = lock_holder(run_lock_path(save_dir))
     if holder:
         status.state, status.holder = "training", holder
     elif (run / "checkpoint_best.pt").exists() and (run / "history.json").exists():

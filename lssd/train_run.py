@@ -213,6 +213,25 @@ def lock_holders(lock_path: Path) -> list[str]:
     return holders
 
 
+def run_lock_path(save_dir: Path) -> Path:
+    """``<save-dir>.lock``: beside the save dir, so that it stays put when the save dir is moved aside."""
+    return save_dir.with_name(save_dir.name + ".lock")
+
+
+ATTEMPT_LOG = re.compile(r"attempt-(\d+)\.log")
+
+
+def attempt_logs(save_dir: Path) -> list[Path]:
+    """The run's attempt logs (``<save-dir>/logs/attempt-<N>.log``), oldest first."""
+    logs = save_dir / "logs"
+    numbered = []
+    for path in logs.glob("attempt-*.log"):
+        match = ATTEMPT_LOG.fullmatch(path.name)
+        if match:
+            numbered.append((int(match.group(1)), path))
+    return [path for _, path in sorted(numbered)]
+
+
 class RunLocked(RuntimeError):
     """Another trainer holds the run's lock."""
 
@@ -223,7 +242,7 @@ def training_lock(save_dir: Path, wait_s: float = 0.0, poll_s: float = 0.5) -> I
 
     Raises :class:`RunLocked` naming the holder when another trainer still holds it after ``wait_s`` seconds.
     """
-    lock_path = save_dir.with_name(save_dir.name + ".lock")
+    lock_path = run_lock_path(save_dir)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
@@ -268,10 +287,10 @@ class AttemptLog:
             self.handle.flush()
 
     def open(self, save_dir: Path) -> None:
-        directory = save_dir / "logs"
-        directory.mkdir(parents=True, exist_ok=True)
-        numbers = [int(m.group(1)) for p in directory.iterdir() if (m := re.fullmatch(r"attempt-(\d+)\.log", p.name))]
-        self.path = directory / f"attempt-{max(numbers, default=0) + 1}.log"
+        (save_dir / "logs").mkdir(parents=True, exist_ok=True)
+        previous = attempt_logs(save_dir)
+        number = int(ATTEMPT_LOG.fullmatch(previous[-1].name).group(1)) + 1 if previous else 1
+        self.path = save_dir / "logs" / f"attempt-{number}.log"
         self.handle = open(self.path, "a", encoding="utf-8")
         self.handle.write(
             f"# attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on {socket.gethostname()}, pid {os.getpid()}\n"
