@@ -99,8 +99,10 @@ def submitted_rules(output):
     blocks = re.findall(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", output, flags=re.MULTILINE)
     jobs = {jobid: rule for _, rule, jobid in blocks}
     submitted = {jobs[jobid] for jobid in re.findall(r"^Job (\d+) has been submitted with SLURM jobid", output, re.M)}
-    # jobid 0: the job's own Snakemake inside SLURM, whose log the controller shows for a failed (cancelled) job
-    local = {rule for is_local, rule, jobid in blocks if is_local and jobid != "0"}
+    # a submitted job's own Snakemake (inside SLURM) prints "localrule <its rule>:", which the controller shows in a
+    # failed (cancelled) job's log: those are not local jobs. (Job ids do not tell them apart: the last target of
+    # the controller may be job 0 too.)
+    local = {rule for is_local, rule, _ in blocks if is_local} - submitted
     return submitted, local
 
 
