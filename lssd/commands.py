@@ -97,8 +97,6 @@ def train_arguments(
         "--max-target-positions", str(training["max_positions"]),
         "--seed", str(seed),
         "--save-dir", str(save_dir),
-        # exact per-pair dev losses need every dev sentence: fairseq drops the remainder batch otherwise
-        "--required-batch-size-multiple", "1",
         "--validate-interval", "1",
         "--save-interval", "1",
     ]  # fmt: skip
@@ -176,26 +174,22 @@ def generate_arguments(
     model: str,
     pairs: list[str],
     direction: str,
-    pair: str,
-    split: str,
     beam: int,
     lenpen: float,
     batch_size: int,
     max_len_b: int = 200,
 ) -> list[str]:
-    """``fairseq-generate`` arguments that translate every sentence of one pair's split, as SentencePiece pieces."""
-    source, target = pair.split("-")
+    """``fairseq-generate`` arguments common to every pair of a run (lssd.generation adds ``--source-lang``,
+    ``--target-lang`` and ``--gen-subset`` per pair), for every sentence translated as SentencePiece pieces."""
     return [
         *task_arguments(data_bin, pairs, direction),
         "--path", str(model),
-        "--source-lang", source,
-        "--target-lang", target,
-        "--gen-subset", split,
         "--beam", str(beam),
         "--lenpen", str(lenpen),
         "--max-len-b", str(max_len_b),
         "--batch-size", str(batch_size),
-        # fairseq silently drops the last partial batch when this is > 1 (296 of 300 sentences translated)
+        # generation only: fairseq silently drops the last partial batch when this is > 1 (296 of 300 sentences
+        # translated); training keeps fairseq's default (8), as the original did
         "--required-batch-size-multiple", "1",
         "--num-workers", "0",
     ]  # fmt: skip

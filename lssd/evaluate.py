@@ -1,58 +1,66 @@
-"""Translate one pair's split with ``fairseq-generate`` and score it with sacrebleu's Python API.
+"""Translate every pair and split of one run with one model load, and score each with sacrebleu's Python API.
 
-Beam search on the given checkpoint (the run's ``checkpoint_best.pt``), SentencePiece pieces decoded with the
-target language's SentencePiece model, every sentence checked to be translated exactly once, then BLEU (13a
-tokenizer; ``zh`` for Chinese targets) and chrF against the raw references, with sacrebleu's signatures.
+Beam search on the run's ``checkpoint_best.pt`` (lssd.generation: fairseq's own generation steps, the model
+loaded once for all pairs), every sentence checked to be translated exactly once, then two sets of scores per pair:
 
-Writes (the artifact contract of the ``evaluate`` rule):
+* **standard** (``bleu``, ``chrf``, ``chrfpp``): the hypotheses decoded with the target SentencePiece model against
+  the raw reference text, as a reader of today's papers expects; BLEU with the 13a tokenizer (``zh`` for Chinese
+  targets), chrF, and chrF++ (word n-grams of order 2);
+* **paper-comparable** (``spm_ref_bleu``, ``spm_ref_chrf``, ``spm_ref_chrfpp``): against the references rebuilt from
+  the binarized test set, as the original's ``fairseq-generate --scoring sacrebleu --remove-bpe sentencepiece``
+  did: the reference went through the target SentencePiece model (NFKC-normalised, pieces missing from the
+  dictionary shown as ``<<unk>>``) exactly as the hypotheses did. Published numbers compare with these.
 
-* ``<out>.json``: the scores, signatures and provenance;
-* ``<hypotheses>``: the detokenized hypotheses, one per line, in the order of the references.
+Writes, for every planned (pair, split), into the output directory (the artifact contract of the ``evaluate`` rule):
+
+* ``<pair>.<split>.json``: both sets of scores, their sacrebleu signatures and the provenance;
+* ``<pair>.<split>.hyp``: the detokenized hypotheses, one per line, in the order of the references;
+* ``<pair>.<split>.spm_ref``: the paper-comparable references, one per line.
 
 Usage::
 
-    python -m lssd.evaluate --output X.json --hypotheses X.hyp --spm-model M --reference REF \
-        --meta '{"dataset": ...}' -- <fairseq-generate args>
+    python -m lssd.evaluate --output-dir DIR --plan '[{"pair": "eng-fra", "split": "test", "reference": REF,
+        "spm_model": M}, ...]' --meta '{"dataset": ...}' -- <fairseq-generate arguments common to every pair>
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
+import os
 import sys
 from pathlib import Path
 
 from lssd import gpus
 from lssd.cli import split_passthrough
-from lssd.commands import plugin_arguments
 from lssd.io import read_lines, write_json, write_lines
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
-_HYPOTHESIS = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
+METRICS = {
+    "bleu": "sacreBLEU against the raw references (standard)",
+    "chrf": "chrF against the raw references (standard)",
+    "chrfpp": "chrF++ (word_order=2) against the raw references (standard)",
+    "spm_ref_bleu": "sacreBLEU against the references rebuilt from the binarized test set (paper-comparable)",
+    "spm_ref_chrf": "chrF against the references rebuilt from the binarized test set (paper-comparable)",
+    "spm_ref_chrfpp": "chrF++ against the references rebuilt from the binarized test set (paper-comparable)",
+}
+
+# the metrics with a result table (lssd.tables, the tables rule), and their titles
+TABLE_METRICS = {
+    "bleu": "BLEU",
+    "spm_ref_bleu": "BLEU, paper-comparable (references through SentencePiece)",
+    "chrf": "chrF",
+    "chrfpp": "chrF++",
+}
+# the table whose rows compare with the published numbers: the original scored against the SentencePiece'd
+# references, so only that BLEU is comparable with the paper's
+PUBLISHED_METRIC = "spm_ref_bleu"
+# the table whose cells carry the significance marks (lssd.significance tests the standard BLEU)
+SIGNIFICANCE_METRIC = "bleu"
 
 
 def bleu_tokenizer(target_lang: str) -> str:
     return "zh" if target_lang.lower() in CHINESE else "13a"
-
-
-def parse_hypotheses(generate_output: str, expected: int) -> list[str]:
-    """The ``H-<id>`` lines of fairseq-generate's output, ordered by id; each of 0..expected-1 exactly once."""
-    by_id: dict[int, str] = {}
-    for line in generate_output.splitlines():
-        match = _HYPOTHESIS.match(line)
-        if match:
-            index = int(match.group(1))
-            if index in by_id:
-                raise ValueError(f"fairseq-generate produced two hypotheses for sentence {index}")
-            by_id[index] = match.group(2)
-    if len(by_id) != expected or set(by_id) != set(range(expected)):
-        missing = sorted(set(range(expected)) - set(by_id))[:10]
-        raise ValueError(
-            f"fairseq-generate translated {len(by_id)} of {expected} sentences (first missing ids: {missing})"
-        )
-    return [by_id[index] for index in range(expected)]
 
 
 def decode_pieces(model_file: str | Path, hypotheses: list[str]) -> list[str]:
@@ -62,16 +70,25 @@ def decode_pieces(model_file: str | Path, hypotheses: list[str]) -> list[str]:
     return [processor.decode_pieces(line.split()) for line in hypotheses]
 
 
-def score(hypotheses: list[str], references: list[str], target_lang: str) -> dict:
+def remove_sentencepiece(pieces: str) -> str:
+    """What fairseq's ``--remove-bpe sentencepiece`` (the original's scoring) makes of a line of pieces: spaces
+    dropped, word-boundary marks turned into spaces; ``<<unk>>`` kept as text."""
+    return pieces.replace(" ", "").replace("\u2581", " ").strip()
+
+
+def score(hypotheses: list[str], references: list[str], target_lang: str, prefix: str = "") -> dict:
+    """BLEU, chrF and chrF++ of ``hypotheses`` against ``references``, keys prefixed with ``prefix``."""
     from sacrebleu.metrics import BLEU, CHRF
 
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
     bleu = BLEU(tokenize=bleu_tokenizer(target_lang))
     chrf = CHRF()
+    chrfpp = CHRF(word_order=2)
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
-    return {
+    chrfpp_score = chrfpp.corpus_score(hypotheses, [references])
+    result = {
         "bleu": round(bleu_score.score, 4),
         "bleu_signature": str(bleu.get_signature()),
         "bleu_details": {
@@ -82,7 +99,62 @@ def score(hypotheses: list[str], references: list[str], target_lang: str) -> dic
         },
         "chrf": round(chrf_score.score, 4),
         "chrf_signature": str(chrf.get_signature()),
+        "chrfpp": round(chrfpp_score.score, 4),
+        "chrfpp_signature": str(chrfpp.get_signature()),
     }
+    return {prefix + key: value for key, value in result.items()}
+
+
+def pair_scores(pieces: list[str], spm_references: list[str], raw_references: list[str], spm_model, target_lang):
+    """The hypotheses (decoded), the paper-comparable references and both sets of scores of one split."""
+    if len(raw_references) != len(pieces):
+        raise ValueError(f"{len(pieces)} sentences in the binarized split, {len(raw_references)} raw references")
+    hypotheses = decode_pieces(spm_model, pieces)
+    references = [remove_sentencepiece(line) for line in spm_references]
+    original_hypotheses = [remove_sentencepiece(line) for line in pieces]
+    scores = {
+        **score(hypotheses, raw_references, target_lang),
+        **score(original_hypotheses, references, target_lang, prefix="spm_ref_"),
+    }
+    return hypotheses, references, scores
+
+
+def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: list[str]) -> list[dict]:
+    from lssd.generation import Generator, Request
+
+    generator = Generator(generate_args)
+    results = []
+    for item in plan:
+        source, target = item["pair"].split("-")
+        print(f"translating {item['pair']} {item['split']}", flush=True)
+        translation = generator.translate(Request(source, target, item["split"]))
+        raw_references = read_lines(item["reference"])
+        hypotheses, references, scores = pair_scores(
+            translation.hypotheses, translation.references, raw_references, item["spm_model"], target
+        )
+        stem = output_dir / f"{item['pair']}.{item['split']}"
+        result = {
+            **meta,
+            "pair": item["pair"],
+            "split": item["split"],
+            "target_lang": target,
+            "n_sentences": len(raw_references),
+            **scores,
+            "metrics": METRICS,
+            "reference": str(item["reference"]),
+            "spm_reference": f"{stem}.spm_ref",
+            "hypotheses": f"{stem}.hyp",
+        }
+        write_lines(f"{stem}.hyp", hypotheses)
+        write_lines(f"{stem}.spm_ref", references)
+        write_json(f"{stem}.json", result)
+        print(
+            f"{item['pair']} {item['split']}: BLEU {result['bleu']:.2f} (paper-comparable {result['spm_ref_bleu']:.2f})"
+            f"  chrF {result['chrf']:.2f}  chrF++ {result['chrfpp']:.2f}  ({len(raw_references)} sentences)",
+            flush=True,
+        )
+        results.append(result)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,51 +162,29 @@ def main(argv: list[str] | None = None) -> int:
     if parts is None:
         return 2
     own_args, generate_args = parts
-    parser = argparse.ArgumentParser(description="translate and score one pair's split")
-    parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--hypotheses", required=True, type=Path)
-    parser.add_argument("--spm-model", required=True, type=Path, help="SentencePiece model of the target side")
-    parser.add_argument("--reference", required=True, type=Path, help="raw (not encoded) reference text")
-    parser.add_argument("--target-lang", required=True)
-    parser.add_argument("--meta", default="{}", help="JSON merged into the output (dataset, run, pair, split)")
+    parser = argparse.ArgumentParser(description="translate and score every pair and split of one run")
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument(
+        "--plan", required=True, help="JSON list of {pair, split, reference (raw text), spm_model (target side)}"
+    )
+    parser.add_argument("--meta", default="{}", help="JSON merged into every output (dataset, direction, run)")
     parser.add_argument(
         "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.gpus)"
     )
     options = parser.parse_args(own_args)
-
-    # fairseq-generate uses a GPU when one is visible and the CPU otherwise: no device flag (and no torch import
-    # in this wrapper, which runs once per pair)
-    # the plugin's path is added here, not in the rule's params: a moved checkout must not replan evaluations
-    command = [sys.executable, "-m", "fairseq_cli.generate", *generate_args, *plugin_arguments()]
-    print("$ " + " ".join(command), flush=True)
+    plan = json.loads(options.plan)
+    options.output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with gpus.claim(options.gpus or 0, setting="run.gpus_per_evaluation") as devices:
-            env = gpus.environment(devices) if options.gpus is not None else None
+            if options.gpus is not None:
+                # before torch is imported (lssd.generation imports it): CUDA reads the variable once, at start
+                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
             if devices:
                 print(f"using GPU(s) {','.join(devices)}", flush=True)
-            completed = subprocess.run(command, capture_output=True, text=True, env=env)
+            evaluate_run(options.output_dir, plan, json.loads(options.meta), generate_args)
     except gpus.GPUError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    sys.stderr.write(completed.stderr)
-    if completed.returncode != 0:
-        print(f"fairseq-generate failed with exit code {completed.returncode}", file=sys.stderr)
-        return completed.returncode
-
-    references = read_lines(options.reference)
-    pieces = parse_hypotheses(completed.stdout, len(references))
-    hypotheses = decode_pieces(options.spm_model, pieces)
-    result = {
-        **json.loads(options.meta),
-        "target_lang": options.target_lang,
-        "n_sentences": len(references),
-        **score(hypotheses, references, options.target_lang),
-        "reference": str(options.reference),
-        "hypotheses": str(options.hypotheses),
-    }
-    write_lines(options.hypotheses, hypotheses)
-    write_json(options.output, result)
-    print(f"BLEU {result['bleu']:.2f}  chrF {result['chrf']:.2f}  ({len(references)} sentences)", flush=True)
     return 0
 
 

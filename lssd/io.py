@@ -121,13 +121,15 @@ class DamagedFile(ValueError):
     """A pipeline file that cannot be read as what it should be (cut short, overwritten, edited)."""
 
 
-def read_json(path: str | os.PathLike, *, required: Iterable[str] = ()):
-    """A JSON file the pipeline wrote; a damaged one (not JSON, or without ``required`` keys) is an error that
-    names the file and says how to get it back."""
+def read_json(path: str | os.PathLike, *, required: Iterable[str] = (), advice: str | None = None):
+    """A JSON file the pipeline wrote; a damaged or missing one (not JSON, or without ``required`` keys) is an
+    error that names the file and says how to get it back (``advice``: what to delete, when not the file itself)."""
     path = Path(path)
-    advice = "delete it and run snakemake again: the job that writes it rebuilds it"
+    advice = advice or "delete it and run snakemake again: the job that writes it rebuilds it"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedFile(f"{path}: missing; {advice}") from None
     except UnicodeDecodeError as error:
         raise DamagedFile(f"{path}: not UTF-8 JSON ({error.reason}); {advice}") from None
     except json.JSONDecodeError as error:

@@ -8,6 +8,10 @@ first). ``†`` marks a significant gain over the baseline (paired bootstrap on 
 differences of our numbers to them; the CSV's ``kind`` column says which row is which
 (``computed | published | difference``): a published number is never in a computed row.
 
+Four tables (lssd.evaluate.TABLE_METRICS): ``bleu`` (sacreBLEU against the raw references, the standard number;
+it carries the significance marks), ``spm_ref_bleu`` (against the references rebuilt from the binarized test set,
+as the original scored: the published and Δ rows are in this table only), ``chrf`` and ``chrfpp`` (chrF++).
+
 Usage::
 
     python -m lssd.tables --manifest M.json --methods baseline,lssd_whole --out-prefix results/tables/demo/m2o \
@@ -24,10 +28,11 @@ from pathlib import Path
 import pandas as pd
 
 from lssd.config import pair_language
+from lssd.evaluate import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLE_METRICS
 from lssd.io import atomic_path, read_json, run_cli
 from lssd.published import published_rows
 
-METRICS = ("bleu", "chrf")
+METRICS = tuple(TABLE_METRICS)
 AVERAGE, LOW_AVERAGE, HIGH_AVERAGE = "avg", "low_avg", "high_avg"
 SIGNIFICANT = "†"
 
@@ -36,7 +41,9 @@ def load_results(paths: list[Path]) -> pd.DataFrame:
     rows = []
     keys = ("method", "seed", "pair", "split", *METRICS)
     for path in paths:
-        result = read_json(path, required=keys)
+        # a run's evaluation files are one job's output (its directory): that job is redone as a whole
+        advice = f"delete the run's evaluation directory {path.parent} and run snakemake again (it is evaluated again)"
+        result = read_json(path, required=keys, advice=advice)
         rows.append({key: result[key] for key in keys})
     return pd.DataFrame(rows)
 
@@ -220,13 +227,26 @@ def render_latex(rows, columns, title, note) -> str:
     return "\n".join(lines)
 
 
-def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
-    note = (
-        f"Mean over seeds (± standard deviation when several ran); {SIGNIFICANT}: significant gain over the baseline "
-        "(paired bootstrap, first seed, p < 0.05). Columns from high- to low-resource; avg, low_avg, high_avg: "
-        "unweighted averages over all, low- and high-resource pairs. Published rows are the authors' numbers; "
-        "Δ rows are ours minus them."
+def table_note(metric: str) -> str:
+    """What a table's numbers are, printed under it."""
+    notes = {
+        "bleu": "sacreBLEU against the raw reference text (the standard score); "
+        f"{SIGNIFICANT}: significant gain over the baseline (paired bootstrap, first seed, p < 0.05). "
+        f"Not comparable with the paper's numbers: see the {PUBLISHED_METRIC} table.",
+        "spm_ref_bleu": "sacreBLEU against the references rebuilt from the binarized test set (passed through the "
+        "target SentencePiece model, as the original scored them): comparable with the paper. Published rows are "
+        "the authors' numbers; Δ rows are ours minus them.",
+        "chrf": "chrF (sacrebleu) against the raw reference text.",
+        "chrfpp": "chrF++ (sacrebleu, word bigrams) against the raw reference text.",
+    }
+    return (
+        f"{notes[metric]} Mean over seeds (± standard deviation when several ran). Columns from high- to "
+        "low-resource; avg, low_avg, high_avg: unweighted averages over all, low- and high-resource pairs."
     )
+
+
+def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
+    note = table_note(metric)
     with atomic_path(f"{prefix}.{metric}.csv") as tmp:
         render_csv(rows, columns).to_csv(tmp, index=False)
     with atomic_path(f"{prefix}.{metric}.md") as tmp:
@@ -255,9 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     marks = significance_marks(args.significance, manifest["pivot"])
     for metric in METRICS:
         mean, std, seeds = seed_statistics(results, metric, methods, languages, manifest["pivot"], roles)
-        published = published_rows(args.paper_setting, args.direction) if metric == "bleu" else []
-        rows = build_rows(mean, std, seeds, marks if metric == "bleu" else {}, published, methods)
-        write_tables(rows, list(mean.columns), args.out_prefix, metric, f"{args.title} {metric.upper()}".strip())
+        published = published_rows(args.paper_setting, args.direction) if metric == PUBLISHED_METRIC else []
+        rows = build_rows(mean, std, seeds, marks if metric == SIGNIFICANCE_METRIC else {}, published, methods)
+        title = f"{args.title} {TABLE_METRICS[metric]}".strip()
+        write_tables(rows, list(mean.columns), args.out_prefix, metric, title)
         print(render_markdown(rows, list(mean.columns), metric, ""))
     return 0
 

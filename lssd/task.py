@@ -119,6 +119,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         self.history = History()
         self._valid_sums = PairLossSums()
         self._valid_epoch: int | None = None
+        self._restored_validation: tuple[int, float] | None = None
         self._resume_checked = False
         self._pair_lookup: torch.Tensor | None = None
         # LSSD
@@ -133,6 +134,15 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         self._pending_pool_state: dict | None = None
         self._saved_teacher_epochs: set[int] = set()
         self._vocab_masks: dict[str, torch.Tensor] = {}
+
+    # ----------------------------------------------------------------------------------- batches
+    def get_batch_iterator(self, dataset, **kwargs):
+        if dataset is not self.datasets.get(getattr(self.args, "train_subset", "train")):
+            # every dev sentence, whatever --required-batch-size-multiple training uses (fairseq's default 8, as
+            # the original): fairseq 0.12's batch_by_size drops the sentences left after the last full multiple,
+            # which would leave up to 7 dev sentences out of each validation and the per-pair dev losses inexact
+            kwargs["required_batch_size_multiple"] = 1
+        return super().get_batch_iterator(dataset, **kwargs)
 
     # ----------------------------------------------------------------------------------- pure batches
     def create_batch_sampler_func(
@@ -235,8 +245,20 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     def begin_valid_epoch(self, epoch, model):
         super().begin_valid_epoch(epoch, model)
+        previous = self.last_validation()
+        if previous is not None and previous[0] == epoch:
+            # another validation in the same epoch: the previous one was mid-epoch (the end-of-epoch one is an
+            # epoch's last); the single teacher's threshold includes it
+            self.teacher_pool().observe_mid_epoch(previous[1])
+        self._restored_validation = None
         self._valid_sums = PairLossSums()
         self._valid_epoch = epoch
+
+    def last_validation(self) -> tuple[int, float] | None:
+        """(epoch, overall dev loss) of the last validation, also across a resume (saved in the checkpoint)."""
+        if self._valid_epoch is not None and self._valid_sums:
+            return self._valid_epoch, self._valid_sums.bits_per_token()[ALL]
+        return self._restored_validation
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
@@ -318,6 +340,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         state["lssd_pool"] = self.teacher_pool().state_dict()
         state["lssd_records"] = self.records.to_json()
         state["lssd_open"] = {"epoch": self._open_epoch, "sums": self._open_sums}
+        state["lssd_last_validation"] = self.last_validation()
         return state
 
     def load_state_dict(self, state_dict):
@@ -329,6 +352,8 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         if records is not None:
             self.records = Records.from_json(records)
         self._pending_pool_state = state_dict.pop("lssd_pool", None)
+        last_validation = state_dict.pop("lssd_last_validation", None)
+        self._restored_validation = tuple(last_validation) if last_validation else None
         opened = state_dict.pop("lssd_open", None)
         if opened:
             self._open_epoch, self._open_sums = opened["epoch"], {k: list(v) for k, v in opened["sums"].items()}

@@ -6,7 +6,10 @@ Rules (spec §1.4–§1.5):
 * after each end-of-epoch validation, every key whose dev loss strictly improved (every key after epoch 1) points
   to a copy of the current weights; keys that improve in the same epoch share one copy; a copy that no key points
   to any more is freed;
-* single-teacher ablation: every key follows the overall dev loss instead (one shared teacher);
+* single-teacher ablation: every key follows the overall dev loss instead (one shared teacher); as in the original,
+  where the threshold is fairseq's best checkpoint, an end-of-epoch loss must beat every earlier validation's, the
+  mid-epoch ones (``--save-interval-updates``) included (``observe_mid_epoch``); copies are still made only at
+  end-of-epoch validations;
 * the switch: key ℓ is distilled in epoch e when e > warm-up, ℓ has a teacher, and e − best_epoch(ℓ) > 1 (the pair
   did not improve at the last validation).
 
@@ -66,11 +69,17 @@ class TeacherPool:
                 value = overall if self.single_teacher else losses[key]
                 self.entries[key] = TeacherEntry(best_epoch=epoch, best_loss=value, teacher_epoch=epoch)
         if self.single_teacher and overall is not None:
-            self.overall_best = min(self.overall_best, overall) if epoch > 1 else overall
+            self.overall_best = min(self.overall_best, overall)
         self.updated_through = epoch
         self.merge_to_cap()
         self.free_unused()
         return improved
+
+    def observe_mid_epoch(self, overall: float) -> None:
+        """A mid-epoch validation's overall dev loss: for the single teacher, the next end-of-epoch validation
+        must beat it too (the original compares with fairseq's best, which every saved validation updates)."""
+        if self.single_teacher:
+            self.overall_best = min(self.overall_best, overall)
 
     def merge_to_cap(self) -> None:
         """With ``max_copies``: while more copies are referenced, the keys of the earlier of the two closest

@@ -331,7 +331,7 @@ def test_killed_controller_mid_dag_reruns_only_unfinished_jobs(reference, tmp_pa
     finished job, leaves their outputs untouched, resumes the trainings and completes the evaluation."""
     workdir = make_workdir(tmp_path_factory, "controller", fault_config())
     evaluation = f"results/eval/demo/{DIRECTION}/baseline/seed1/eng-bos.test.json"
-    targets = [*train_targets(*METHODS), evaluation]
+    targets = [*train_targets(*METHODS), f"results/eval/demo/{DIRECTION}/baseline/seed1"]
     manifest = workdir / "results" / "bin" / "demo" / "manifest.json"
 
     def training_started():
@@ -371,9 +371,10 @@ def test_same_config_and_seed_give_the_same_scores(tmp_path_factory):
     hypotheses for every pair."""
     config = fault_config(methods=["baseline"], max_epoch=3)
     config["evaluation"]["max_len_b"] = 50  # the half-trained model's runaway repetitions are cut sooner
-    targets = [f"results/eval/demo/{DIRECTION}/baseline/seed1/{pair}.test.json" for pair in PAIRS]
+    evaluation = f"results/eval/demo/{DIRECTION}/baseline/seed1"
+    targets = [f"{evaluation}/{pair}.test.json" for pair in PAIRS]
     workdirs = [make_workdir(tmp_path_factory, f"same-{i}", config) for i in (1, 2)]
-    processes = [start(workdir, *targets, "--cores", "1", "--configfile", "config.yaml") for workdir in workdirs]
+    processes = [start(workdir, evaluation, "--cores", "1", "--configfile", "config.yaml") for workdir in workdirs]
     try:
         for process in processes:
             assert process.wait(timeout=TIMEOUT) == 0, Path(process.output.name).read_text()[-5000:]

@@ -150,3 +150,50 @@ def test_single_teacher_ablation_gives_every_pair_the_same_teacher(data_bin, tmp
         best = {records[pair]["best_epoch"][epoch - 1] for pair in pairs}
         overall_best = min(range(1, epoch), key=lambda e: (history["all"][e - 1], e))
         assert best == {overall_best}
+
+
+def logged_validations(log):
+    """(epoch, overall dev loss) of every validation in a fairseq-train log, in order (mid-epoch ones included)."""
+    validations = []
+    for line in log.splitlines():
+        if "valid on 'valid' subset" in line:
+            epoch = int(line.split("| epoch ")[1].split()[0])
+            validations.append((epoch, float(line.split("| loss ")[1].split()[0])))
+    return validations
+
+
+def test_the_single_teacher_follows_every_validation(data_bin, tmp_path):
+    """Single-teacher ablation with mid-epoch validations (--save-interval-updates): an end-of-epoch loss becomes
+    the teacher only when it beats every earlier validation, mid-epoch ones included (the original compares with
+    fairseq's best checkpoint); the teacher copies are still end-of-epoch models."""
+    root, _ = data_bin
+    method = {**LSSD, "task_args": {"lssd_single_teacher": True}}
+    save_dir = tmp_path / "checkpoints"
+    # lr 0.02: the dev loss bounces within epochs, so a mid-epoch validation beats the next end-of-epoch one
+    pairs, log = train(root, "o2m", EPOCHS, save_dir, method=method, training={"lr": 0.02, "save_interval_updates": 2})
+    validations = logged_validations(log)
+    history = json.loads((save_dir / "history.json").read_text())
+    records = json.loads((save_dir / "records.json").read_text())
+    assert len(validations) > EPOCHS  # mid-epoch validations happened
+    # the end-of-epoch validation is each epoch's last; its loss is the history's (logged rounded to 3 decimals)
+    ends = {epoch: loss for epoch, loss in validations}
+    assert [ends[e] for e in range(1, EPOCHS + 1)] == pytest.approx(history["all"], abs=6e-4)
+    best_epoch, threshold, expected = None, float("inf"), {}
+    for index, (epoch, loss) in enumerate(validations):
+        end_of_epoch = index + 1 == len(validations) or validations[index + 1][0] != epoch
+        if end_of_epoch:
+            if epoch == 1 or loss < threshold:
+                best_epoch = epoch
+            expected[epoch + 1] = best_epoch  # the teacher during the next epoch
+        threshold = min(threshold, loss)
+    end_only = {}
+    best = None
+    for epoch in range(1, EPOCHS + 1):
+        if epoch == 1 or history["all"][epoch - 1] < min(history["all"][: epoch - 1]):
+            best = epoch
+        end_only[epoch + 1] = best
+    for pair in pairs:
+        during = dict(enumerate(records[pair]["best_epoch"], start=1))
+        assert {e: during[e] for e in range(2, EPOCHS + 1)} == {e: expected[e] for e in range(2, EPOCHS + 1)}, pair
+    # the mid-epoch validations changed a choice (lr 0.02: the losses bounce within epochs), or the test shows nothing
+    assert expected != end_only, (expected, validations)

@@ -40,7 +40,7 @@ def cluster_config():
 
 def targets():
     runs = [f"results/train/demo/{DIRECTION}/{method}/seed1" for method in METHODS]
-    evaluations = [f"results/eval/demo/{DIRECTION}/{m}/seed1/{pair}.test.json" for m in METHODS for pair in PAIRS]
+    evaluations = [f"results/eval/demo/{DIRECTION}/{method}/seed1" for method in METHODS]
     return [*(f"{run}/history.json" for run in runs), *evaluations, f"results/tables/demo/{DIRECTION}.bleu.csv"]
 
 

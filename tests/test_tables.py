@@ -22,6 +22,8 @@ def write_results(tmp_path, rows):
     for method, seed, pair, bleu, chrf in rows:
         path = tmp_path / f"{method}.{seed}.{pair}.json"
         result = {"method": method, "seed": seed, "pair": pair, "split": "test", "bleu": bleu, "chrf": chrf}
+        # the paper-comparable BLEU one point above the standard one, chrF++ one below chrF: told apart below
+        result.update(spm_ref_bleu=bleu + 1, chrfpp=chrf - 1)
         path.write_text(json.dumps(result))
         paths.append(path)
     return paths
@@ -104,14 +106,20 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
     assert "lssd\\_whole" in latex
     chrf = (tmp_path / "out" / "o2m.chrf.md").read_text()
     assert "†" not in chrf.split("\n\n")[1]  # significance is tested on BLEU
+    assert "| baseline | 49.00 ± 0.00 |" in (tmp_path / "out" / "o2m.chrfpp.md").read_text()
+    paper = (tmp_path / "out" / "o2m.spm_ref_bleu.md").read_text()
+    assert "| baseline | 31.00 ± 0.00 | 22.00 ± 1.41 | 12.00 ± 1.41 |" in paper and "comparable with the paper" in paper
 
 
 def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "ted8_diverse"])
-    frame = pd.read_csv(f"{prefix}.bleu.csv")
+    # published numbers are compared with the paper-comparable BLEU only (the original's scoring)
+    standard = pd.read_csv(f"{prefix}.bleu.csv")
+    assert set(standard["kind"]) == {"computed"}
+    frame = pd.read_csv(f"{prefix}.spm_ref_bleu.csv")
     computed = frame[frame["kind"] == "computed"]
     assert computed["method"].tolist() == ["baseline", "lssd_whole"]
-    assert computed["fra"].tolist() == [30.0, 2.0]  # our numbers only
+    assert computed["fra"].tolist() == [31.0, 3.0]  # our numbers only
     published = frame[frame["kind"] == "published"]
     first = published.iloc[0]
     assert first["method"] == "published: Temperature τ=1" and first["fra"] == 40.26 and first["bos"] == 16.82
@@ -120,26 +128,31 @@ def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     assert lssd["avg"] == 23.55 and pd.isna(lssd["fra"])
     difference = frame[frame["kind"] == "difference"]
     baseline_delta = difference[difference["method"] == "Δ baseline − published Temperature τ=1"].iloc[0]
-    assert baseline_delta["fra"] == pytest.approx(30.0 - 40.26)
-    assert baseline_delta["avg"] == pytest.approx(62 / 3 - 22.75, abs=1e-4)
+    assert baseline_delta["fra"] == pytest.approx(31.0 - 40.26)
+    assert baseline_delta["avg"] == pytest.approx(62 / 3 + 1 - 22.75, abs=1e-4)
     whole_delta = difference[difference["method"] == "Δ lssd_whole − published LSSD (variant not stated)"].iloc[0]
-    assert whole_delta["avg"] == pytest.approx(2.0 - 23.55) and pd.isna(whole_delta["fra"])
-    markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
+    assert whole_delta["avg"] == pytest.approx(3.0 - 23.55) and pd.isna(whole_delta["fra"])
+    markdown = (tmp_path / "out" / "o2m.spm_ref_bleu.md").read_text()
     assert "| *published: Temperature τ=1* | 40.26 |" in markdown
     assert "Pareto-MD" in frame["source"].iloc[2]
 
 
-@pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}'])
+@pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}', None])
 def test_a_damaged_evaluation_file_names_itself_and_what_to_do(tmp_path, capsys, content):
-    """A cut-short, empty or foreign evaluation JSON: the table job says which file and to delete it, no traceback."""
+    """A cut-short, empty, foreign or missing evaluation JSON: the table job names the file and says to delete its
+    run's evaluation directory (the evaluate rule's output: a file alone is not rebuilt), no traceback."""
     from lssd.io import run_cli as run_stage
 
     paths = write_results(tmp_path, ROWS)
-    paths[2].write_text(content)
+    if content is None:
+        paths[2].unlink()
+    else:
+        paths[2].write_text(content)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(MANIFEST))
     argv = ["--manifest", str(manifest), "--methods", "baseline,lssd_whole", "--out-prefix", str(tmp_path / "t")]
     assert run_stage(lambda: tables.main([*argv, *map(str, paths)])) == 1
     error = capsys.readouterr().err
-    assert error.startswith(f"error: {paths[2]}: ") and "delete it and run snakemake again" in error, error
+    advice = f"delete the run's evaluation directory {tmp_path} and run snakemake again"
+    assert error.startswith(f"error: {paths[2]}: ") and advice in error, error
     assert not list(tmp_path.glob("t.*"))

@@ -3,6 +3,7 @@
 import json
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,3 +112,99 @@ def test_m2o_run_keys_pairs_by_source_language(data_bin):
     pairs, log = train(root, "m2o", 1, root / "m2o")
     history = json.loads((root / "m2o" / "history.json").read_text())
     assert list(history) == ["bos-eng", "mkd-eng", "fra-eng", "all"]
+
+
+def generate_lines(args, pair, split):
+    """fairseq-generate's own H- and T- lines for one pair and split, in sentence order."""
+    import re
+    import subprocess
+    import sys
+
+    from lssd.commands import plugin_arguments
+
+    source, target = pair.split("-")
+    per_pair = ["--source-lang", source, "--target-lang", target, "--gen-subset", split]
+    completed = subprocess.run(
+        [sys.executable, "-m", "fairseq_cli.generate", *args, *per_pair, *plugin_arguments()],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = {}
+    for kind in "HT":
+        pattern = rf"^{kind}-(\d+)\t(?:[^\t]*\t)?(.*)$" if kind == "H" else rf"^{kind}-(\d+)\t(.*)$"
+        found = {int(m.group(1)): m.group(2) for m in re.finditer(pattern, completed.stdout, re.MULTILINE)}
+        lines[kind] = [found[index] for index in range(len(found))]
+    return lines["H"], lines["T"]
+
+
+@pytest.fixture(scope="module")
+def translating_run(data_bin):
+    """A model that already translates differently from sentence to sentence (lr 0.03, 4 epochs)."""
+    root, _ = data_bin
+    save_dir = root / "o2m-translating"
+    pairs, _ = train(root, "o2m", 4, save_dir, training={"lr": 0.03})
+    return root, save_dir, pairs
+
+
+def test_one_model_load_translates_every_pair_as_fairseq_generate_does(translating_run):
+    """lssd.generation (one process, one model load, every pair and split) equals one fairseq-generate per pair."""
+    from lssd import commands
+    from lssd.generation import Generator, Request
+
+    root, save_dir, pairs = translating_run
+    args = commands.generate_arguments(
+        data_bin=str(root / "bin"),
+        model=str(save_dir / "checkpoint_best.pt"),
+        pairs=pairs,
+        direction="o2m",
+        beam=3,
+        lenpen=1.0,
+        batch_size=7,
+    )
+    generator = Generator([*args, "--cpu"])
+    distinct = {}
+    for pair in pairs:
+        for split in ("valid", "test"):
+            translation = generator.translate(Request(*pair.split("-"), split))
+            hypotheses, references = generate_lines([*args, "--cpu"], pair, split)
+            assert translation.hypotheses == hypotheses, (pair, split)
+            assert translation.references == references, (pair, split)
+            distinct[pair, split] = len(set(hypotheses))
+            raw = root / "data" / f"{split}.{pair.split('-')[1]}-eng.eng"
+            assert len(hypotheses) == len(raw.read_text().splitlines())
+    # a model whose output depends on the source (for most pairs), so that the comparison means something
+    assert sum(count > 1 for count in distinct.values()) >= len(distinct) // 2, str(distinct)
+
+
+def test_a_run_evaluation_writes_every_pairs_files_with_both_scores(o2m_run, tmp_path):
+    from lssd import commands, evaluate
+
+    root, save_dir, pairs, _ = o2m_run
+    args = commands.generate_arguments(
+        data_bin=str(root / "bin"), model=str(save_dir / "checkpoint2.pt"), pairs=pairs, direction="o2m",
+        beam=2, lenpen=1.0, batch_size=16,
+    )  # fmt: skip
+    plan = [
+        {
+            "pair": pair,
+            "split": "test",
+            "reference": str(root / "data" / f"test.{pair.split('-')[1]}-eng.{pair.split('-')[1]}"),
+            "spm_model": str(root / "models" / f"spm.{pair.split('-')[1]}.model"),
+        }
+        for pair in pairs
+    ]
+    meta = json.dumps({"dataset": "tiny", "direction": "o2m", "method": "baseline", "seed": 3})
+    assert evaluate.main(["--output-dir", str(tmp_path), "--plan", json.dumps(plan), "--meta", meta, "--", *args]) == 0
+    for item in plan:
+        stem = tmp_path / f"{item['pair']}.test"
+        result = json.loads(stem.with_suffix(".test.json").read_text())
+        references = (Path(item["reference"])).read_text().splitlines()
+        assert result["pair"] == item["pair"] and result["method"] == "baseline" and result["split"] == "test"
+        assert result["n_sentences"] == len(references)
+        assert len(stem.with_suffix(".test.hyp").read_text().splitlines()) == len(references)
+        assert len(stem.with_suffix(".test.spm_ref").read_text().splitlines()) == len(references)
+        for key in ("bleu", "chrf", "chrfpp", "spm_ref_bleu", "spm_ref_chrf", "spm_ref_chrfpp"):
+            assert 0 <= result[key] <= 100 and key in result["metrics"]
+        assert "nw:2" in result["chrfpp_signature"] and "nw:0" in result["chrf_signature"]

@@ -82,6 +82,23 @@ def test_single_teacher_follows_the_overall_loss():
     assert pool.entries["a"].best_loss == 3.8
 
 
+def test_the_single_teacher_must_beat_mid_epoch_validations_too():
+    """As the original (fairseq's best checkpoint is the threshold): a mid-epoch validation in epoch 2 better than
+    the end of epoch 2 keeps the teacher at epoch 1; the per-pair teachers ignore mid-epoch validations."""
+    single = TeacherPool(keys=["a", "b"], single_teacher=True)
+    per_pair = TeacherPool(keys=["a", "b"])
+    for pool in (single, per_pair):
+        pool.observe_mid_epoch(6.0)  # epoch 1's mid-epoch validation: epoch 1 improves whatever it was
+        assert pool.update(1, {"a": 5.0, "b": 5.0}, lambda: Copy(1), overall=5.0) == ["a", "b"]
+        pool.observe_mid_epoch(3.0)  # epoch 2, mid-epoch
+        pool.update(2, {"a": 4.0, "b": 4.0}, lambda: Copy(2), overall=4.0)
+    assert single.best_epoch("a") == single.best_epoch("b") == 1 and single.overall_best == 3.0
+    assert per_pair.best_epoch("a") == per_pair.best_epoch("b") == 2
+    # an end-of-epoch loss beating every earlier validation, mid-epoch ones included, takes over
+    assert single.update(3, {"a": 3.5, "b": 3.5}, lambda: Copy(3), overall=2.9) == ["a", "b"]
+    assert single.best_epoch("a") == 3 and single.state_dict()["overall_best"] == 2.9
+
+
 def test_state_round_trip_reloads_teachers_of_kept_epochs():
     pool, _, _ = run_pool()
     state = pool.state_dict()

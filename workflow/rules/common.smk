@@ -16,6 +16,7 @@ from lssd import config as lssd_config
 from lssd import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
+from lssd.evaluate import TABLE_METRICS
 from lssd.spm import model_for_side
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -193,14 +194,25 @@ def generate_args(wildcards):
             ),
             pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
             direction=wildcards.direction,
-            pair=wildcards.pair,
-            split=wildcards.split,
             beam=config["evaluation"]["beam"],
             lenpen=config["evaluation"]["lenpen"],
             batch_size=config["evaluation"]["batch_size"],
             max_len_b=config["evaluation"]["max_len_b"],
         )
     )
+
+
+def evaluation_plan(wildcards):
+    """What one run's evaluation translates: every pair of its direction, every configured split, each with its
+    raw reference and the target side's SentencePiece model."""
+    plan = []
+    for pair in lssd_config.pairs(config, wildcards.dataset, wildcards.direction):
+        for split in config["evaluation"]["splits"]:
+            names = SimpleNamespace(dataset=wildcards.dataset, pair=pair, split=split)
+            plan.append(
+                {"pair": pair, "split": split, "reference": reference_file(names), "spm_model": target_spm_model(names)}
+            )
+    return json.dumps(plan)
 
 
 def target_side(wildcards):
@@ -235,6 +247,12 @@ def target_spm_model(wildcards):
     return f"results/spm/{wildcards.dataset}/models/spm.{name}.model"
 
 
+def target_spm_models(wildcards):
+    """The SentencePiece models of every target side of a direction (one, or one per language)."""
+    pairs = lssd_config.pairs(config, wildcards.dataset, wildcards.direction)
+    return sorted({target_spm_model(SimpleNamespace(dataset=wildcards.dataset, pair=pair)) for pair in pairs})
+
+
 def eval_meta(wildcards):
     return json.dumps(
         {
@@ -242,8 +260,6 @@ def eval_meta(wildcards):
             "direction": wildcards.direction,
             "method": wildcards.method,
             "seed": int(wildcards.seed),
-            "pair": wildcards.pair,
-            "split": wildcards.split,
         }
     )
 
@@ -264,8 +280,15 @@ def compared_methods():
     return [m for m in config["run"]["methods"] if m != BASELINE]
 
 
+def eval_dir(dataset, direction, method, seed):
+    """A run's evaluation directory: the evaluate rule's output, holding every pair's and split's files."""
+    return f"results/eval/{dataset}/{direction}/{method}/seed{seed}"
+
+
 def eval_path(dataset, direction, method, seed, pair, split, ext):
-    return f"results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.{ext}"
+    """One pair's and split's evaluation file (.json scores, .hyp hypotheses, .spm_ref paper-comparable
+    references) inside the run's evaluation directory."""
+    return f"{eval_dir(dataset, direction, method, seed)}/{pair}.{split}.{ext}"
 
 
 def significance_args(wildcards):
@@ -281,9 +304,7 @@ def significance_args(wildcards):
 
 def significance_inputs(wildcards):
     return [
-        eval_path(wildcards.dataset, wildcards.direction, method, FIRST_SEED, pair, "test", "hyp")
-        for method in (BASELINE, wildcards.method)
-        for pair in lssd_config.pairs(config, wildcards.dataset, wildcards.direction)
+        eval_dir(wildcards.dataset, wildcards.direction, method, FIRST_SEED) for method in (BASELINE, wildcards.method)
     ]
 
 
@@ -323,13 +344,32 @@ def paper_setting_args(dataset):
     return f"--paper-setting {shlex.quote(setting)}" if setting else ""
 
 
+TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
+
+
+def table_outputs():
+    """The tables rule's outputs: every metric's table (lssd.evaluate.TABLE_METRICS) in every format, each
+    marked for the report."""
+    return {
+        f"{metric}_{ext}": report(
+            f"results/tables/{{dataset}}/{{direction}}.{metric}.{ext}",
+            caption="../report/tables.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": title, "format": label},
+        )
+        for metric, title in TABLE_METRICS.items()
+        for ext, label in TABLE_FORMATS.items()
+    }
+
+
 def report_targets():
     targets = []
     for dataset in config["run"]["datasets"]:
         for direction in config["run"]["directions"]:
             tables = f"results/tables/{dataset}/{direction}"
-            for metric in ("bleu", "chrf"):
-                targets += [f"{tables}.{metric}.{ext}" for ext in ("csv", "md", "tex")]
+            for metric in TABLE_METRICS:
+                targets += [f"{tables}.{metric}.{ext}" for ext in TABLE_FORMATS]
             targets += [
                 f"{tables}.{name}.{ext}" for name in ("convergence", "convergence_summary") for ext in ("csv", "md")
             ]
@@ -338,6 +378,11 @@ def report_targets():
             names += ["distillation"] if lssd_methods() else []
             targets += [f"{figures}/{name}.{ext}" for name in names for ext in ("png", "pdf")]
     return targets
+
+
+def evaluation_dirs(dataset, direction):
+    """The evaluation directories of every run of one dataset and direction."""
+    return [eval_dir(d, r, method, seed) for (d, r, method, seed) in RUNS if d == dataset and r == direction]
 
 
 def evaluation_files(dataset, direction, split="test"):
@@ -355,9 +400,7 @@ def all_targets():
     for dataset, direction, method, seed in RUNS:
         targets.append(run_dir(dataset, direction, method, seed, "history.json"))
         targets.append(run_dir(dataset, direction, method, seed, "records.json"))
-        for split in config["evaluation"]["splits"]:
-            for pair in lssd_config.pairs(config, dataset, direction):
-                targets.append(eval_path(dataset, direction, method, seed, pair, split, "json"))
+        targets.append(eval_dir(dataset, direction, method, seed))
     return targets + report_targets()
 
 

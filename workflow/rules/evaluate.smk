@@ -1,26 +1,24 @@
-# One job per (run, pair, split): fairseq-generate on checkpoint_best.pt, scored with sacrebleu's API.
+# One job per run: every pair and split translated with one model load (lssd.generation, fairseq's own
+# generation steps) and scored with sacrebleu's API; the per-pair files land in the run's evaluation directory.
 
 
 rule evaluate:
     input:
-        model="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
+        model=run_dir("{dataset}", "{direction}", "{method}", "{seed}", "checkpoint_best.pt"),
         bin="results/bin/{dataset}",
-        spm=target_spm_model,
+        spm=target_spm_models,
         data="results/data/{dataset}",
     output:
-        scores="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.json",
-        hypotheses="results/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.hyp",
+        directory(eval_dir("{dataset}", "{direction}", "{method}", "{seed}")),
     log:
-        "logs/eval/{dataset}/{direction}/{method}/seed{seed}/{pair}.{split}.log",
+        "logs/eval/{dataset}/{direction}/{method}/seed{seed}.log",
     threads: config["evaluation"]["threads"]
     resources:
         gpu=config["run"]["gpus_per_evaluation"],
     params:
         args=generate_args,
-        reference=reference_file,
-        target=target_side,
+        plan=evaluation_plan,
         meta=eval_meta,
     shell:
-        "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output {output.scores} --hypotheses {output.hypotheses}"
-        " --spm-model {input.spm} --reference {params.reference} --target-lang {params.target}"
+        "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output-dir {output} --plan {params.plan:q}"
         " --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"

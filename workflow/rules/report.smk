@@ -20,51 +20,10 @@ rule significance:
 rule tables:
     input:
         data="results/data/{dataset}",
-        results=lambda w: evaluation_files(w.dataset, w.direction),
+        evaluations=lambda w: evaluation_dirs(w.dataset, w.direction),
         significance=lambda w: significance_files(w.dataset, w.direction),
     output:
-        bleu_csv=report(
-            "results/tables/{dataset}/{direction}.bleu.csv",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "BLEU", "format": "CSV"},
-        ),
-        bleu_md=report(
-            "results/tables/{dataset}/{direction}.bleu.md",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "BLEU", "format": "Markdown"},
-        ),
-        bleu_tex=report(
-            "results/tables/{dataset}/{direction}.bleu.tex",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "BLEU", "format": "LaTeX"},
-        ),
-        chrf_csv=report(
-            "results/tables/{dataset}/{direction}.chrf.csv",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "chrF", "format": "CSV"},
-        ),
-        chrf_md=report(
-            "results/tables/{dataset}/{direction}.chrf.md",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "chrF", "format": "Markdown"},
-        ),
-        chrf_tex=report(
-            "results/tables/{dataset}/{direction}.chrf.tex",
-            caption="../report/tables.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "chrF", "format": "LaTeX"},
-        ),
+        **table_outputs(),
     log:
         "logs/tables/{dataset}/{direction}.log",
     params:
@@ -73,11 +32,12 @@ rule tables:
         title=lambda w: f"{w.dataset} {w.direction} (test)",
         setting=lambda w: paper_setting_args(w.dataset),
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
+        results=lambda w: " ".join(evaluation_files(w.dataset, w.direction)),
     shell:
         "python -m lssd.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
         " --direction {wildcards.direction} {params.setting} {params.significance}"
-        " {input.results} > {log} 2>&1"
+        " {params.results} > {log} 2>&1"
 
 
 rule convergence:
