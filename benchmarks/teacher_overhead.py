@@ -67,25 +67,18 @@ def training_preset(size: str, max_tokens: int | None) -> dict:
 
 def demo_data_bin(work_dir: Path) -> Path:
     """The demo dataset (config/config.yaml), binarized once into ``work_dir``."""
-    from lssd import binarize, spm
-    from lssd.data import demo
+    from lssd.data import build_demo_data_bin
 
     bin_dir = work_dir / "bin"
     if (bin_dir / "manifest.json").exists():
         return bin_dir
-    spec = load_configs()[0]["datasets"]["demo"]
     print(f"building the demo data-bin in {work_dir} ...", file=sys.stderr, flush=True)
-    demo.build(spec, "demo", work_dir / "data")
-    spm.train_all(spec, work_dir / "data", work_dir / "models")
-    spm.encode_all(spec, work_dir / "data", work_dir / "models", work_dir / "encoded")
-    with open(work_dir / "binarize.log", "w") as log:
-        binarize.binarize(spec, work_dir / "encoded", bin_dir, log=log)
-    return bin_dir
+    return build_demo_data_bin(load_configs()[0]["datasets"]["demo"], "demo", work_dir)
 
 
 def fairseq_arguments(options, method: str, save_dir: str) -> list[str]:
-    from lssd import commands
     from lssd import config as lssd_config
+    from lssd.run import commands
 
     demo, _ = load_configs()
     langs = (Path(options.data_bin) / "lang_list.txt").read_text().split()
@@ -152,13 +145,14 @@ class Setup:
                 break
         self.teacher = None
         if task.distilling():
-            pool = task.teacher_pool()
+            lifecycle = task.lifecycle
+            pool = lifecycle.pool
             keys = [task.teacher_key(pair) for pair in task.lang_pairs]
             # every pair's teacher is the model of "epoch 1", and in "epoch 3" no pair has improved for a whole
             # epoch: distillation is on for every batch
-            pool.update(1, dict.fromkeys(keys, 1.0), lambda: task.freeze(deepcopy(trainer.model)))
-            task.start_epoch(3)
-            assert all(task._kd_on.values())
+            pool.update(1, dict.fromkeys(keys, 1.0), lambda: lifecycle.teachers.freeze(deepcopy(trainer.model)))
+            lifecycle.start_epoch(3)
+            assert all(lifecycle.kd_on.values())
             self.teacher = pool.teacher(keys[0])
 
     def warm_up(self, count: int) -> None:
@@ -215,7 +209,7 @@ def run_timing(options) -> dict:
                     results[method].setdefault("teacher_forward_s", []).append(forward)
         for method, setup in setups.items():
             if setup.teacher is not None:
-                copies = list(setup.task.teacher_pool().copies.values())
+                copies = list(setup.task.lifecycle.pool.copies.values())
                 results[method]["teacher_copies"] = len(copies)
                 results[method]["teacher_bytes"] = sum(model_bytes(copy) for copy in copies)
                 results[method]["teacher_dtype"] = str(next(setup.teacher.parameters()).dtype).replace("torch.", "")

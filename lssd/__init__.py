@@ -1,11 +1,11 @@
 """LSSD: Language-Specific Self-Distillation for multilingual NMT, on stock fairseq.
 
-Loaded into fairseq with ``--user-dir <path to this directory>``. The fairseq plugin modules (the task) are
-imported only when fairseq itself is importing this package, so the pipeline helpers (``lssd.data``,
-``lssd.spm``, ``lssd.evaluate``, ...) stay light and usable without fairseq.
+The subpackages follow the pipeline: ``lssd.data`` (corpora, SentencePiece, the data-bin), ``lssd.method`` (the
+LSSD objective, teacher pool and per-pair histories, without fairseq), ``lssd.plugin`` (the fairseq task and
+criterion, loaded with ``--user-dir``), ``lssd.run`` (command lines, training runner, evaluation) and
+``lssd.report`` (tables, significance, convergence statistics, figures); ``lssd.config`` and ``lssd.io`` serve
+them all. Only ``lssd.plugin`` (and the evaluation's generation) imports fairseq.
 """
-
-import sys
 
 __version__ = "0.1.0"
 
@@ -17,8 +17,3 @@ def allow_fairseq_checkpoints() -> None:
     import torch
 
     torch.serialization.add_safe_globals([argparse.Namespace])
-
-
-if "fairseq" in sys.modules:
-    # fairseq is loading us as its --user-dir: register the plugin (in-process users: ``import lssd.task``)
-    from lssd import task  # noqa: F401,E402

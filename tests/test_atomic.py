@@ -6,10 +6,11 @@ import os
 import matplotlib
 import pytest
 
-from lssd import convergence, figures, io, spm, tables
-from lssd.data import download, ted, user
+from lssd import io
+from lssd.data import download, spm, ted, user
+from lssd.report import convergence, figures, tables
+from tests.helpers import ted_spec, tsv_archive, user_spec, write_corpus
 from tests.mirror import serve
-from tests.test_bad_data import ted_spec, tsv_archive, user_spec, write_corpus
 
 matplotlib.use("Agg")
 

@@ -8,26 +8,7 @@ import pytest
 import yaml
 
 from lssd.data import ted, user, wmt
-from tests.conftest import REPO, snakemake
-
-PIVOT = "eng"
-
-
-def user_spec(root, langs=("bos", "fra")):
-    return {
-        "pivot": PIVOT,
-        "languages": {lang: {"role": "low"} for lang in langs},
-        "source": {"kind": "parallel_files", "path": str(root)},
-    }
-
-
-def write_corpus(root, langs=("bos", "fra"), lines=3):
-    root.mkdir(parents=True, exist_ok=True)
-    for lang in langs:
-        for split in ("train", "valid", "test"):
-            (root / f"{split}.{lang}-{PIVOT}.{lang}").write_text("".join(f"{lang} {i}\n" for i in range(lines)))
-            (root / f"{split}.{lang}-{PIVOT}.{PIVOT}").write_text("".join(f"english {i}\n" for i in range(lines)))
-    return root
+from tests.helpers import PIVOT, REPO, snakemake, ted_spec, tsv_archive, user_spec, write_corpus
 
 
 def test_a_byte_order_mark_is_removed_and_joiners_inside_words_are_kept(tmp_path):
@@ -77,23 +58,6 @@ def test_bad_parallel_files_are_rejected_naming_file_and_line(tmp_path, damage, 
         user.build(user_spec(root), "mine", tmp_path / "out")
     assert message.format(root=root) in str(error.value)
     assert not (tmp_path / "out").exists()
-
-
-def tsv_archive(path, header, rows):
-    data = ("\n".join(["\t".join(header), *("\t".join(row) for row in rows)]) + "\n").encode()
-    with tarfile.open(path, "w:gz") as archive:
-        for split in ("train", "dev", "test"):
-            info = tarfile.TarInfo(f"all_talks_{split}.tsv")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-
-
-def ted_spec(columns):
-    return {
-        "pivot": PIVOT,
-        "languages": {lang: {"role": "low"} for lang in columns},
-        "source": {"kind": "ted_talks", "download": "ted_talks.tar.gz", "pivot_column": "en", "columns": columns},
-    }
 
 
 def test_ted_language_missing_from_the_source_is_named(tmp_path):
@@ -186,7 +150,7 @@ def test_bad_data_stops_the_dag_before_any_training(tmp_path):
 
 
 def test_a_vocabulary_sentencepiece_refuses_names_the_config_key(tmp_path, capsys):
-    from lssd import spm
+    from lssd.data import spm
 
     root = write_corpus(tmp_path / "mine", lines=30)
     user.build(user_spec(root), "mine", tmp_path / "data")

@@ -2,9 +2,9 @@
 
 import yaml
 
-from lssd import commands
 from lssd import config as lssd_config
-from tests.conftest import REPO
+from lssd.run import commands
+from tests.helpers import REPO
 
 
 def demo_config():
@@ -85,9 +85,31 @@ def test_generate_translates_every_sentence_of_every_pair():
         lenpen=1.0,
         batch_size=64,
     )
-    # one argument list for the whole run: lssd.generation adds each pair's languages and split
+    # one argument list for the whole run: lssd.run.generation adds each pair's languages and split
     assert not {"--source-lang", "--target-lang", "--gen-subset"} & set(args)
     assert args[args.index("--lang-pairs") + 1] == "eng-bos,eng-fra"
     assert args[args.index("--required-batch-size-multiple") + 1] == "1"
     assert args[args.index("--encoder-langtok") + 1] == "tgt"
     assert "--remove-bpe" not in args  # pieces are decoded with the SentencePiece model itself
+
+
+def test_the_plugin_registers_whatever_was_imported_first(tmp_path):
+    """A process that imported lssd helpers before fairseq still gets the task and criterion from --user-dir, and
+    no module of the package becomes a top-level name (fairseq puts the user dir's parent on sys.path)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+import lssd.config, lssd.io, lssd.run.commands as commands  # lssd first, fairseq after
+from fairseq import options
+parser = options.get_training_parser()
+args = options.parse_args_and_arch(parser, ["{tmp_path}", "--task", commands.TASK, "--criterion", "lssd_distillation",
+    "--arch", "transformer", *commands.plugin_arguments()])
+assert args.task == "lssd_multilingual_translation" and args.criterion == "lssd_distillation"
+leaked = [name for name in ("task", "criterion", "objective", "teachers", "commands", "config") if name in sys.modules]
+assert not leaked, leaked
+print("registered")
+"""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0 and "registered" in completed.stdout, completed.stderr[-3000:]

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from tests.conftest import REPO, snakemake
+from tests.helpers import REPO, snakemake
 
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lssd import convergence, figures
+from lssd.report import convergence, figures
 
 HISTORY = {
     "a-eng": [5.0, 4.0, 4.5, 4.6],  # best at 2

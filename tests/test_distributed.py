@@ -20,11 +20,10 @@ from collections import defaultdict
 import pytest
 import torch
 
-import lssd.task  # noqa: F401  (registers the task in this process, allows loading fairseq checkpoints)
-from lssd import cli, train_run
-from lssd.history import ALL
-from tests.conftest import REPO, train_command
-from tests.test_lssd_training import LSSD, expected_switch
+import lssd.plugin.task  # noqa: F401  (registers the task in this process, allows loading fairseq checkpoints)
+from lssd.method.history import ALL
+from lssd.run import cli, train_run
+from tests.helpers import LSSD, REPO, expected_switch, train_command
 
 INIT = "file:///tmp/rendezvous/store"
 
@@ -126,39 +125,41 @@ def test_a_failing_worker_stops_the_others():
 EPOCHS = 4
 # a high learning rate makes some pairs stop improving early (KD on for them) while others still improve;
 # no dropout, so that 1 process with update-freq 2 and 2 processes make the same updates
-SETTINGS = {"lr": 0.02, "dropout": 0.0, "attention_dropout": 0.0}
+# batches of any size (not fairseq's default multiple of 8, which drops each pair's remainder): with every
+# sentence in every epoch, these settings make one epoch distil some pairs but not others (the case that broke
+# distributed training), and the 1- and 2-worker runs see the same sentences
+SETTINGS = {"lr": 0.02, "dropout": 0.0, "attention_dropout": 0.0, "extra_args": ["--required-batch-size-multiple", "1"]}
 DRIVER = """
 import json, os, sys
 sys.path.insert(0, {repo!r})
 import torch
-import lssd.task
+from lssd.method.lifecycle import TeacherLifecycle
 
-task_class = lssd.task.LSSDMultilingualTranslationTask
-start_epoch = task_class.start_epoch
+start_epoch = TeacherLifecycle.start_epoch
 
 
 def recording_start_epoch(self, epoch):
     start_epoch(self, epoch)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    pool = self.teacher_pool()
+    pool = self.pool
     checksums = {{}}
-    for pair in self.lang_pairs:
+    for pair in self.pairs:
         teacher = pool.teacher(self.teacher_key(pair))
         if teacher is not None:
             checksums[pair] = float(sum(p.double().sum() for p in teacher.parameters()))
     entry = {{
         "epoch": epoch,
         "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1,
-        "kd_on": self._kd_on,
-        "best_during": self._best_during,
+        "kd_on": self.kd_on,
+        "best_during": self.best_during,
         "pool": pool.state_dict(),
         "teacher_checksums": checksums,
     }}
-    with open(os.path.join(self.args.save_dir, f"decisions.rank{{rank}}.jsonl"), "a") as handle:
+    with open(os.path.join(self.files.save_dir, f"decisions.rank{{rank}}.jsonl"), "a") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\\n")
 
 
-task_class.start_epoch = recording_start_epoch
+TeacherLifecycle.start_epoch = recording_start_epoch
 from fairseq_cli.train import cli_main
 
 sys.argv = ["fairseq-train", *sys.argv[1:]]
@@ -167,7 +168,7 @@ cli_main()
 
 
 def run_through_runner(root, out, workers, driver):
-    """One LSSD run through ``lssd.train_run.main`` (the Snakemake rule's entry) with ``--cpu-workers``."""
+    """One LSSD run through ``lssd.run.train_run.main`` (the Snakemake rule's entry) with ``--cpu-workers``."""
     training = {**SETTINGS, "update_freq": 2 // workers}  # the same 2 batches per update either way
     pairs, command = train_command(root, "o2m", EPOCHS, out / "checkpoints", method=LSSD, training=training)
     fairseq_args = command[command.index("fairseq_cli.train") + 1 :]
@@ -279,8 +280,8 @@ def dev_sums(task, model, criterion, num_shards=1, shard_id=0):
             continue
         _, _, log = task.valid_step(sample, model, criterion)
         for pair in task.lang_pairs:
-            loss[pair] += float(log[lssd.task.PAIR_LOSS + pair])
-            ntokens[pair] += float(log[lssd.task.PAIR_NTOKENS + pair])
+            loss[pair] += float(log[lssd.plugin.task.PAIR_LOSS + pair])
+            ntokens[pair] += float(log[lssd.plugin.task.PAIR_NTOKENS + pair])
     return loss, ntokens
 
 

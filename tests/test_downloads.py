@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from lssd.data import download as dl
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.mirror import serve
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, not HTML

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lssd.evaluate import bleu_tokenizer, pair_scores, remove_sentencepiece, score
+from lssd.run.evaluate import bleu_tokenizer, pair_scores, remove_sentencepiece, score
 
 
 def test_scores_and_signatures():

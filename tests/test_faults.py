@@ -1,7 +1,7 @@
 """Faults in the real DAG (real Snakemake, real fairseq, on CPU): a training job killed after an epoch or in the
 middle of one, a Snakemake controller killed in the middle of the DAG, and the same run done twice.
 
-Every kill is a SIGKILL of the whole process group (Snakemake, the job's shell, ``lssd.train_run`` and
+Every kill is a SIGKILL of the whole process group (Snakemake, the job's shell, ``lssd.run.train_run`` and
 fairseq-train), as a node failure or an OOM kill would do it; the recovery is the one the README documents
 (``--unlock`` for the stale lock, then the same command, with ``--rerun-incomplete`` if Snakemake asks for it).
 """
@@ -19,9 +19,8 @@ import pytest
 import torch
 import yaml
 
-import lssd.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
-from tests.conftest import BIN, REPO, snakemake
-from tests.test_workflow import reduced_config
+import lssd.plugin.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
+from tests.helpers import BIN, REPO, close, reduced_config, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -156,19 +155,6 @@ def executed_rules(output):
     return re.findall(r"^(?:local)?rule (\w+):$", output, flags=re.MULTILINE)
 
 
-def close(a, b, rel=1e-6):
-    """Equal structures, floats within a relative tolerance."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k], rel) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(close(x, y, rel) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-            return False
-        return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
-    return a == b
-
-
 def load_best(path):
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -210,9 +196,9 @@ def test_reference_settings_make_lssd_distil(reference):
 
 
 def run_status(workdir):
-    """``python -m lssd.status`` on a working directory: its lines per run."""
+    """``python -m lssd.run.status`` on a working directory: its lines per run."""
     result = subprocess.run(
-        [str(BIN / "python"), "-m", "lssd.status", "--configfile", "config.yaml", "--directory", str(workdir)],
+        [str(BIN / "python"), "-m", "lssd.run.status", "--configfile", "config.yaml", "--directory", str(workdir)],
         capture_output=True,
         text=True,
         timeout=120,

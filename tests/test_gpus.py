@@ -1,4 +1,4 @@
-"""Jobs on one workstation claim distinct GPUs (lssd.gpus), and a job asking for more GPUs than it sees stops."""
+"""Jobs on one workstation claim distinct GPUs (lssd.run.gpus), and a job asking for more GPUs than it sees stops."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lssd import gpus
+from lssd.run import gpus
 
 
 def test_jobs_claim_distinct_gpus_and_release_them(tmp_path):
@@ -25,7 +25,7 @@ def test_a_killed_job_releases_its_gpus(tmp_path):
     holder = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
-        from lssd import gpus
+        from lssd.run import gpus
         with gpus.claim(1, ["0", "1"], Path({str(tmp_path)!r})) as mine:
             print(mine[0], flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -40,7 +40,7 @@ def test_a_job_waits_until_enough_gpus_are_free(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from lssd import gpus
+        from lssd.run import gpus
         with gpus.claim(2, ["0", "1", "2"], Path({str(tmp_path)!r})) as mine:
             print(",".join(mine), flush=True)
             time.sleep(1.5)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lssd.history import History, PairLossSums, bits_per_token
+from lssd.method.history import History, PairLossSums, bits_per_token
 
 
 def test_bits_per_token_by_hand():

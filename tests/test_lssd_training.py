@@ -8,30 +8,13 @@ import time
 import pytest
 import torch
 
-import lssd.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
-from tests.conftest import train, train_command
+import lssd.plugin.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
+from tests.helpers import LSSD, expected_switch, train, train_command
 
 pytestmark = pytest.mark.slow
 
-LSSD = {
-    "criterion": "lssd_distillation",
-    "criterion_args": {
-        "distillation_weight": 0.5,
-        "distillation_variant": "adaptive",
-        "distillation_level": "sentence",
-        "language_aware": True,
-    },
-}
 FAST = {"lr": 0.005}  # a high learning rate makes dev losses bounce early, so pairs stop improving within 5 epochs
 EPOCHS = 5
-
-
-def expected_switch(history_values, epoch):
-    """The rule, from the history alone: distil in epoch e iff e > 1 and the best epoch before e is < e - 1."""
-    if epoch <= 1:
-        return False
-    best = min(range(1, epoch), key=lambda e: (history_values[e - 1], e))
-    return epoch - best > 1
 
 
 @pytest.fixture(scope="module")

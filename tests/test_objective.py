@@ -1,11 +1,11 @@
-"""lssd.objective.distillation_objective against hand computations, and its gradient."""
+"""lssd.method.objective.distillation_objective against hand computations, and its gradient."""
 
 import math
 
 import pytest
 import torch
 
-from lssd.objective import SELECTIVE_FLOOR, distillation_objective
+from lssd.method.objective import SELECTIVE_FLOOR, distillation_objective
 
 PAD = 0
 EPS = 0.1
@@ -203,8 +203,8 @@ def test_unknown_variant_or_level_is_an_error():
 def reference_objective(student_logits, teacher_logits, target, pad_idx, epsilon, weight, variant, level, mask):
     """The objective written term by term, as before the speed work: two log-softmaxes' worth of passes, three
     differentiable terms. The fast path must agree with it in value and gradient."""
-    from lssd.objective import distillation_gate, teacher_probabilities
-    from lssd.validation import label_smoothed_token_losses
+    from lssd.method.objective import distillation_gate, teacher_probabilities
+    from lssd.method.validation import label_smoothed_token_losses
 
     lprobs = torch.log_softmax(student_logits, dim=-1)
     not_pad = target.ne(pad_idx)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lssd.data.parallel import read_parallel
-from tests.conftest import REPO, snakemake
+from tests.helpers import REPO, snakemake
 from tests.mirror import serve, ted_archive, wmt_archives, write_table
 
 pytestmark = pytest.mark.slow

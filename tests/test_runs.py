@@ -1,4 +1,4 @@
-"""One training run through the runner (``lssd.train_run``, the train rule's entry) with the real fairseq-train:
+"""One training run through the runner (``lssd.run.train_run``, the train rule's entry) with the real fairseq-train:
 what makes a run the same run (arguments and data), what it leaves on disk, a torn ``checkpoint_last.pt``, one
 trainer per run, and every attempt's log kept.
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lssd import commands, train_run
-from tests.conftest import LANGS, TINY
+from lssd.run import commands, train_run
+from tests.helpers import LANGS, TINY
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,18 @@ def runner_command(max_epoch, *own):
         seed=3,
     )
     outputs = ["--best", "run/checkpoint_best.pt", "--history", "run/history.json", "--records", "run/records.json"]
-    return [sys.executable, "-m", "lssd.train_run", "--save-dir", str(SAVE_DIR), *outputs, *own, "--", *args, "--cpu"]
+    return [
+        sys.executable,
+        "-m",
+        "lssd.run.train_run",
+        "--save-dir",
+        str(SAVE_DIR),
+        *outputs,
+        *own,
+        "--",
+        *args,
+        "--cpu",
+    ]
 
 
 def run_training(workdir, max_epoch, *own, expect=0):
@@ -164,7 +175,7 @@ def test_changed_arguments_or_a_lowered_max_epoch_start_a_new_run(trained, tmp_p
 HOLDER = """
 import os, subprocess, sys
 from pathlib import Path
-from lssd.train_run import training_lock
+from lssd.run.train_run import training_lock
 with training_lock(Path(sys.argv[1])) as fd:
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
     child = subprocess.Popen(sleeper, pass_fds=(fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -198,11 +209,11 @@ def test_one_trainer_per_run_the_second_names_the_holder(tmp_path, capsys):
 
 
 def test_the_disk_arithmetic_matches_a_real_checkpoint(trained):
-    """``lssd.disk`` (the README's disk figures) counts a real fairseq model's parameters exactly, and a full
+    """``lssd.run.disk`` (the README's disk figures) counts a real fairseq model's parameters exactly, and a full
     checkpoint's size (fp32 weights and Adam's two moments) within the pickled settings' overhead."""
     import torch
 
-    from lssd import disk
+    from lssd.run import disk
 
     workdir, _ = trained
     checkpoint = workdir / SAVE_DIR / "checkpoint_last.pt"

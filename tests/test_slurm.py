@@ -14,10 +14,8 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import BIN, REPO, snakemake
+from tests.helpers import BIN, REPO, close, reduced_config, snakemake
 from tests.slurm_cluster import PARTITION, unavailable_reason
-from tests.test_faults import close
-from tests.test_workflow import reduced_config
 
 pytestmark = pytest.mark.slow
 

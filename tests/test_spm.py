@@ -3,7 +3,7 @@
 import sentencepiece as spm
 
 from lssd.data.parallel import write_parallel
-from lssd.spm import encode_all, encoded_path, model_for_side, model_names, train_all
+from lssd.data.spm import encode_all, encoded_path, model_for_side, model_names, train_all
 
 FRENCH = [f"le chat numéro {i} mange la souris grise" for i in range(60)]
 KOREAN = [f"고양이 {i} 번이 회색 쥐를 먹는다" for i in range(60)]

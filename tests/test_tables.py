@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from lssd import tables
+from lssd.report import tables
 
 MANIFEST = {
     "pivot": "eng",

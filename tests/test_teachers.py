@@ -2,7 +2,7 @@
 
 import math
 
-from lssd.teachers import TeacherPool
+from lssd.method.teachers import TeacherPool
 
 # dev loss per key and epoch (1-based)
 LOSSES = {
@@ -141,7 +141,7 @@ def test_teacher_memory_is_distinct_epochs_times_the_model_size_in_teacher_preci
 
     import torch
 
-    from lssd.teachers import freeze_teacher, module_bytes, teacher_dtype
+    from lssd.method.teachers import freeze_teacher, module_bytes, teacher_dtype
 
     model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 50), torch.nn.LayerNorm(50))
     fp32_bytes = module_bytes(model)

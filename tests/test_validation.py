@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lssd.validation import first_token, label_smoothed_token_losses, sums_by_group
+from lssd.method.validation import first_token, label_smoothed_token_losses, sums_by_group
 
 
 def test_first_token_with_left_and_right_padding():

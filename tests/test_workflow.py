@@ -1,6 +1,5 @@
 """The real DAG (real Snakemake scheduler, real fairseq) on a reduced demo config, on CPU."""
 
-import copy
 import json
 import os
 import shutil
@@ -13,32 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import BIN, REPO, snakemake
+from tests.helpers import BIN, REPO, reduced_config, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def reduced_config():
-    """Two demo languages, the per_language SentencePiece recipe, a one-layer model, two epochs, the baseline and
-    LSSD-Adaptive (two epochs are too few for KD to switch on: the DAG's plumbing is what is tested here)."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    demo = config["datasets"]["demo"]
-    keep = ["bos", "fra"]
-    demo["languages"] = {lang: demo["languages"][lang] for lang in keep}
-    demo["source"]["locales"] = {lang: demo["source"]["locales"][lang] for lang in keep}
-    demo["spm"] = {"recipe": "per_language", "vocab_size": 500, "pivot_vocab_size": 600}
-    tiny = copy.deepcopy(config["trainings"]["demo_tiny"])
-    tiny["model"].update(
-        encoder_layers=1, decoder_layers=1, encoder_embed_dim=32, decoder_embed_dim=32,
-        encoder_ffn_embed_dim=64, decoder_ffn_embed_dim=64,
-    )  # fmt: skip
-    tiny.pop("by_direction", None)  # two epochs in both directions
-    tiny.update(max_epoch=2, warmup_updates=20)
-    config["trainings"] = {"tiny": tiny}
-    demo["training"] = "tiny"
-    config["evaluation"]["batch_size"] = 16
-    config["run"]["methods"] = ["baseline", "lssd_adaptive"]
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +47,12 @@ def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
             references = (results / "data" / "demo" / f"test.{source}-eng.{target}").read_text().splitlines()
             hypotheses = (evaluation / f"{pair}.test.hyp").read_text().splitlines()
             assert scores["n_sentences"] == len(references) == len(hypotheses)
-            assert 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+            for metric in ("bleu", "chrf", "chrfpp", "spm_ref_bleu", "spm_ref_chrf", "spm_ref_chrfpp"):
+                assert 0 <= scores[metric] <= 100, metric
             assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+            assert scores["spm_ref_bleu_signature"] == scores["bleu_signature"]
+            # the paper-comparable references: the binarized split decoded, one per raw reference
+            assert len((evaluation / f"{pair}.test.spm_ref").read_text().splitlines()) == len(references)
             assert (scores["method"], scores["pair"], scores["split"]) == (method, pair, "test")
     for direction in ("m2o", "o2m"):
         table = pd.read_csv(results / "tables" / "demo" / f"{direction}.bleu.csv", index_col="method")
@@ -110,7 +90,7 @@ def test_report_files_and_html_report(workdir):
         names = [name.rsplit("/", 1)[-1] for name in archive.namelist()]
     assert "report.html" in names
     for direction in ("m2o", "o2m"):
-        for metric in ("bleu", "chrf"):
+        for metric in ("bleu", "spm_ref_bleu", "chrf", "chrfpp"):
             for ext in ("csv", "md", "tex"):
                 assert f"{direction}.{metric}.{ext}" in names
         for name in ("convergence", "convergence_summary"):
@@ -237,7 +217,7 @@ def test_a_moved_checkout_and_results_plan_nothing(workdir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
     where = subprocess.run(
-        [sys.executable, "-c", "import lssd.commands as c; print(c.USER_DIR)"],
+        [sys.executable, "-c", "import lssd.run.commands as c; print(c.USER_DIR)"],
         cwd=moved,
         env=env,
         capture_output=True,

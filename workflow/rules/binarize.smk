@@ -15,6 +15,6 @@ rule binarize:
         max_positions=lambda w: dataset_max_positions(w.dataset)[0],
         max_positions_key=lambda w: dataset_max_positions(w.dataset)[1],
     shell:
-        "python -m lssd.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
+        "python -m lssd.data.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
         " --max-positions {params.max_positions} --max-positions-key {params.max_positions_key:q}"
         " --data results/data/{wildcards.dataset} > {log} 2>&1"

@@ -11,13 +11,13 @@ import snakemake.utils
 import yaml
 from snakemake.utils import validate
 
-from lssd import commands
+from lssd.run import commands
 from lssd import config as lssd_config
-from lssd import fairseq_args as lssd_fairseq_args
+from lssd.run import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
-from lssd.evaluate import TABLE_METRICS
-from lssd.spm import model_for_side
+from lssd.run.evaluate import TABLE_METRICS
+from lssd.data.spm import model_for_side
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 try:
@@ -348,7 +348,7 @@ TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
 
 
 def table_outputs():
-    """The tables rule's outputs: every metric's table (lssd.evaluate.TABLE_METRICS) in every format, each
+    """The tables rule's outputs: every metric's table (lssd.run.evaluate.TABLE_METRICS) in every format, each
     marked for the report."""
     return {
         f"{metric}_{ext}": report(
@@ -406,7 +406,7 @@ def all_targets():
 
 def check_fairseq_arguments():
     """Every run's fairseq-train arguments, parsed by fairseq itself before any job runs (once per configuration:
-    lssd.fairseq_args remembers the lists that passed). Not in the jobs' own Snakemake processes."""
+    lssd.run.fairseq_args remembers the lists that passed). Not in the jobs' own Snakemake processes."""
     if not workflow.is_main_process:
         return
     runs, sources = [], {}

@@ -1,4 +1,4 @@
-# One job per run: every pair and split translated with one model load (lssd.generation, fairseq's own
+# One job per run: every pair and split translated with one model load (lssd.run.generation, fairseq's own
 # generation steps) and scored with sacrebleu's API; the per-pair files land in the run's evaluation directory.
 
 
@@ -20,5 +20,5 @@ rule evaluate:
         plan=evaluation_plan,
         meta=eval_meta,
     shell:
-        "OMP_NUM_THREADS={threads} python -m lssd.evaluate --output-dir {output} --plan {params.plan:q}"
+        "OMP_NUM_THREADS={threads} python -m lssd.run.evaluate --output-dir {output} --plan {params.plan:q}"
         " --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"

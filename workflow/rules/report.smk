@@ -14,7 +14,7 @@ rule significance:
     params:
         pairs=significance_args,
     shell:
-        "python -m lssd.significance --method {wildcards.method} --output {output} {params.pairs} > {log} 2>&1"
+        "python -m lssd.report.significance --method {wildcards.method} --output {output} {params.pairs} > {log} 2>&1"
 
 
 rule tables:
@@ -34,7 +34,7 @@ rule tables:
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
         results=lambda w: " ".join(evaluation_files(w.dataset, w.direction)),
     shell:
-        "python -m lssd.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
+        "python -m lssd.report.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
         " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
         " --direction {wildcards.direction} {params.setting} {params.significance}"
         " {params.results} > {log} 2>&1"
@@ -79,7 +79,7 @@ rule convergence:
         runs=convergence_args,
         title=lambda w: f"{w.dataset} {w.direction}",
     shell:
-        "python -m lssd.convergence {params.runs} --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction}"
+        "python -m lssd.report.convergence {params.runs} --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction}"
         " --title {params.title:q} > {log} 2>&1"
 
 
@@ -109,7 +109,7 @@ rule figure_curves:
         roles=lambda w: language_roles_arg(w.dataset),
         title=lambda w: f"{w.dataset} {w.direction}, baseline, seed {FIRST_SEED}",
     shell:
-        "python -m lssd.figures curves --history {input.history} --manifest {input.data}/manifest.json"
+        "python -m lssd.report.figures curves --history {input.history} --manifest {input.data}/manifest.json"
         " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/curves > {log} 2>&1"
 
 
@@ -140,7 +140,7 @@ rule figure_compare:
         histories=lambda w: named_files(w, "history.json", config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
-        "python -m lssd.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
+        "python -m lssd.report.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
         " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/compare > {log} 2>&1"
 
 
@@ -169,5 +169,5 @@ rule figure_distillation:
         records=lambda w: named_files(w, "records.json", lssd_methods()),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
-        "python -m lssd.figures distillation --records {params.records} --title {params.title:q}"
+        "python -m lssd.report.figures distillation --records {params.records} --title {params.title:q}"
         " --out results/figures/{wildcards.dataset}/{wildcards.direction}/distillation > {log} 2>&1"

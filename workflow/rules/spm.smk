@@ -17,7 +17,7 @@ rule spm_train:
         # not {threads}: Snakemake scales that down to --cores, and SentencePiece's model depends on it
         num_threads=lambda w: config["datasets"][w.dataset]["spm"]["num_threads"],
     shell:
-        "python -m lssd.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
+        "python -m lssd.data.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
         " --model {wildcards.model} --threads {params.num_threads} --dataset {wildcards.dataset} > {log} 2>&1"
 
 
@@ -32,5 +32,5 @@ rule spm_encode:
     params:
         spec=lambda w: dataset_json(w, "spm"),
     shell:
-        "python -m lssd.spm encode --spec {params.spec:q} --data {input.data} --models results/spm/{wildcards.dataset}/models"
+        "python -m lssd.data.spm encode --spec {params.spec:q} --data {input.data} --models results/spm/{wildcards.dataset}/models"
         " --lang {wildcards.lang} --outdir {output} > {log} 2>&1"

@@ -26,7 +26,7 @@ rule train:
     run:
         runtime_options = training_runtime_options(wildcards)
         shell(
-            "OMP_NUM_THREADS={threads} python -m lssd.train_run --save-dir {params.save_dir} --best {output.best}"
+            "OMP_NUM_THREADS={threads} python -m lssd.run.train_run --save-dir {params.save_dir} --best {output.best}"
             " --history {output.history} --records {output.records} {params.fp16} --gpus {resources.gpu}"
             " --cpu-workers {params.cpu_workers} {runtime_options} -- {params.args} >> {log} 2>&1"
         )

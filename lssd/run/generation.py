@@ -6,7 +6,7 @@ queued job. This module runs fairseq's own generation steps (task setup, ``load_
 ``build_generator``, ``inference_step``, ``post_process_prediction``) for every requested split in one process,
 with the model loaded once: the task, its dictionaries and dataset are set up per pair (the language tokens and the
 dataset depend on the pair), the model does not depend on it. The hypotheses equal fairseq-generate's ``H-`` lines
-and the references its ``T-`` lines (tests/test_generation.py compares them).
+and the references its ``T-`` lines (tests/test_task.py compares them).
 
 Only the options the pipeline passes are supported: no language model, no prefix tokens, no unknown-word
 replacement, no sharded checkpoints; anything else is refused rather than silently ignored.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from lssd.commands import plugin_arguments
+from lssd.run.commands import plugin_arguments
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,6 @@ def generation_config(common_args: list[str], request: Request):
     from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
-    import lssd.task  # noqa: F401  registers the plugin's task whatever was imported first
-
     args = [
         *common_args,
         *("--source-lang", request.source, "--target-lang", request.target, "--gen-subset", request.split),
@@ -58,7 +56,7 @@ def generation_config(common_args: list[str], request: Request):
     }
     refused = [flag for flag, given in unsupported.items() if given]
     if refused:
-        raise ValueError(f"lssd.generation does not support {', '.join(refused)}")
+        raise ValueError(f"lssd.run.generation does not support {', '.join(refused)}")
     if cfg.dataset.max_tokens is None and cfg.dataset.batch_size is None:
         cfg.dataset.max_tokens = 12000  # fairseq-generate's default
     return cfg

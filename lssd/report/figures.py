@@ -7,9 +7,9 @@
 
 Usage::
 
-    python -m lssd.figures curves --history H.json --manifest M.json --title T --out PREFIX
-    python -m lssd.figures compare --history baseline=H1.json lssd_whole=H2.json --manifest M.json --out PREFIX
-    python -m lssd.figures distillation --records lssd_whole=R1.json ... --history-ref H.json --out PREFIX
+    python -m lssd.report.figures curves --history H.json --manifest M.json --title T --out PREFIX
+    python -m lssd.report.figures compare --history baseline=H1.json lssd_whole=H2.json --manifest M.json --out PREFIX
+    python -m lssd.report.figures distillation --records lssd_whole=R1.json ... --history-ref H.json --out PREFIX
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lssd.config import pair_language  # noqa: E402
-from lssd.history import ALL, best_epoch  # noqa: E402
 from lssd.io import atomic_path, read_json, run_cli  # noqa: E402
-from lssd.tables import language_roles, with_roles  # noqa: E402
+from lssd.method.history import ALL, best_epoch  # noqa: E402
+from lssd.report.tables import language_roles, with_roles  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
 

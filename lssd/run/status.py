@@ -1,4 +1,4 @@
-"""What every run of a config is doing, from the runs' own files: ``python -m lssd.status [--configfile F ...]``.
+"""What every run of a config is doing, from the runs' own files: ``python -m lssd.run.status [--configfile F ...]``.
 
 For each run (dataset × direction × method × seed): whether it is finished, training (its lock is held), stopped
 or not started; its epoch out of its ``max_epoch``; the last per-pair dev losses (``checkpoints/history.json``,
@@ -23,11 +23,11 @@ from pathlib import Path
 import yaml
 
 from lssd import config as lssd_config
-from lssd.history import ALL
 from lssd.io import DamagedFile, read_json
-from lssd.train_run import attempt_logs, run_lock_path
+from lssd.method.history import ALL
+from lssd.run.train_run import attempt_logs, run_lock_path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 END_OF_EPOCH = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| INFO \| fairseq_cli\.train \| end of epoch (\d+) ")
 DISTILLING = re.compile(r"\| LSSD epoch (\d+): distilling (.*)$")

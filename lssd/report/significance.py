@@ -6,7 +6,7 @@ shows a *significant gain* when the method's BLEU is higher and p < ``alpha``.
 
 Usage::
 
-    python -m lssd.significance --method lssd_whole --alpha 0.05 --output OUT.json \
+    python -m lssd.report.significance --method lssd_whole --alpha 0.05 --output OUT.json \
         --pair eng-bos BASELINE.hyp SYSTEM.hyp REFERENCE --pair ...
 """
 
@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lssd.evaluate import bleu_tokenizer
 from lssd.io import read_lines, write_json
+from lssd.run.evaluate import bleu_tokenizer
 
 
 def paired_bootstrap(

@@ -1,4 +1,4 @@
-"""The disk a run needs, from its model size: ``python -m lssd.disk --configfile config/paper.yaml``.
+"""The disk a run needs, from its model size: ``python -m lssd.run.disk --configfile config/paper.yaml``.
 
 A run's save directory holds, with the default retention (``run.keep_epoch_checkpoints: false``):
 ``checkpoint_last.pt``, fairseq's ``checkpoint_best.pt`` and, while it trains, the newest epoch checkpoint (and the

@@ -7,7 +7,7 @@ second ``snakemake`` start does not pay for it again.
 
 Usage (what the workflow does)::
 
-    python -m lssd.fairseq_args < runs.json    # [{"run": NAME, "args": [...]}, ...]; prints {"NAME": "error"}
+    python -m lssd.run.fairseq_args < runs.json    # [{"run": NAME, "args": [...]}, ...]; prints {"NAME": "error"}
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lssd.commands import USER_DIR
+from lssd.run.commands import USER_DIR
 
 
 def parse_errors(runs: list[dict]) -> dict[str, str]:
     """Each run whose arguments fairseq-train's parser refuses, with the parser's message."""
     from fairseq import options
-
-    import lssd.task  # noqa: F401  (registers the plugin: fairseq skips a --user-dir already imported, as lssd is)
 
     errors = {}
     for run in runs:
@@ -69,7 +67,7 @@ def check(runs: list[dict], cache_dir: Path | None = None, timeout: float = 600)
     if marker.exists():
         return {}
     completed = subprocess.run(
-        [sys.executable, "-m", "lssd.fairseq_args"],
+        [sys.executable, "-m", "lssd.run.fairseq_args"],
         input=json.dumps(runs),
         capture_output=True,
         text=True,

@@ -3,7 +3,7 @@
 * The checkpoint directory (``--save-dir``) is never a Snakemake output, so a killed or timed-out job that is
   started again resumes from ``checkpoint_last.pt`` (fairseq's own resume).
 * A run's identity is kept in ``<save-dir>/run_args.json``: the ``fairseq-train`` arguments that define the model
-  (not the logging or checkpoint-retention flags, not ``--user-dir``: ``lssd.commands.identity_arguments``) and
+  (not the logging or checkpoint-retention flags, not ``--user-dir``: ``lssd.run.commands.identity_arguments``) and
   a SHA-256 of every data-bin file training reads (dictionaries, ``lang_list.txt``, ``LS_dict.*``, train and
   valid binaries). A rerun with another identity (the config or the data changed) moves the old directory aside
   to ``<save-dir>.stale-<time>`` and trains from scratch: never resumed with other data, never deleted. A raised
@@ -19,14 +19,14 @@
 * The device flags are chosen here, at run time: ``--cpu`` without CUDA, ``--fp16`` on a GPU when asked for,
   and the data-parallel world size: every GPU the job sees (``--distributed-world-size N``; fairseq spawns one
   process per GPU on this node), or without a GPU ``--cpu-workers N`` CPU processes (default 1) that this
-  runner starts itself, one ``fairseq-train`` per rank, joined by gloo over loopback (``lssd.cli``).
+  runner starts itself, one ``fairseq-train`` per rank, joined by gloo over loopback (``lssd.run.cli``).
 * When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss), the per-pair history and the LSSD
   records are copied to the rule's declared outputs, and, unless ``--keep-epoch-checkpoints``, the epoch and
   mid-epoch checkpoints (kept during training as the fallback above) are deleted.
 
 Usage::
 
-    python -m lssd.train_run --save-dir DIR --best OUT.pt --history OUT.json [--records OUT.json] [--fp16] \
+    python -m lssd.run.train_run --save-dir DIR --best OUT.pt --history OUT.json [--records OUT.json] [--fp16] \
         [--cpu-workers N] [--log-interval N] [--keep-epoch-checkpoints] -- <fairseq-train args>
 """
 
@@ -50,16 +50,16 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lssd import gpus
-from lssd.cli import (
+from lssd.io import copy_file, write_json
+from lssd.run import gpus
+from lssd.run.cli import (
     cpu_worker_environment,
     file_init_method,
     process_arguments,
     split_passthrough,
     visible_gpu_count,
 )
-from lssd.commands import identity_arguments, option_value, runtime_train_arguments
-from lssd.io import copy_file, write_json
+from lssd.run.commands import identity_arguments, option_value, runtime_train_arguments
 
 ARGS_FILE = "run_args.json"
 IDENTITY_FORMAT = 2
@@ -447,7 +447,7 @@ def parse_options(own_args: list[str]) -> argparse.Namespace:
         type=int,
         metavar="N",
         help="GPUs this job was given (the rule's gpu resource): claims N distinct GPUs of a shared machine, "
-        "0 hides them (lssd.gpus); default: use what CUDA_VISIBLE_DEVICES shows",
+        "0 hides them (lssd.run.gpus); default: use what CUDA_VISIBLE_DEVICES shows",
     )
     parser.add_argument("--log-interval", type=int, default=100, metavar="N", help="fairseq's --log-interval")
     parser.add_argument(
@@ -474,7 +474,7 @@ def parse_options(own_args: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parts = split_passthrough(argv, "lssd.train_run", "fairseq-train")
+    parts = split_passthrough(argv, "lssd.run.train_run", "fairseq-train")
     if parts is None:
         return 2
     own_args, model_args = parts

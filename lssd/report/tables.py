@@ -4,17 +4,17 @@ Rows are the methods; columns the pairs (named by their non-English language) fr
 (training size), then the average over pairs and the low- and high-resource averages (by the languages' roles).
 A cell is the mean over seeds, with the standard deviation when several seeds ran (averages are computed per seed
 first). ``†`` marks a significant gain over the baseline (paired bootstrap on the first seed,
-``lssd.significance``). For a paper setting, the published rows follow, marked as published, then the
+``lssd.report.significance``). For a paper setting, the published rows follow, marked as published, then the
 differences of our numbers to them; the CSV's ``kind`` column says which row is which
 (``computed | published | difference``): a published number is never in a computed row.
 
-Four tables (lssd.evaluate.TABLE_METRICS): ``bleu`` (sacreBLEU against the raw references, the standard number;
+Four tables (lssd.run.evaluate.TABLE_METRICS): ``bleu`` (sacreBLEU against the raw references, the standard number;
 it carries the significance marks), ``spm_ref_bleu`` (against the references rebuilt from the binarized test set,
 as the original scored: the published and Δ rows are in this table only), ``chrf`` and ``chrfpp`` (chrF++).
 
 Usage::
 
-    python -m lssd.tables --manifest M.json --methods baseline,lssd_whole --out-prefix results/tables/demo/m2o \
+    python -m lssd.report.tables --manifest M.json --methods baseline,lssd_whole --out-prefix results/tables/demo/m2o \
         [--direction m2o --paper-setting ted8_diverse] [--significance S.json ...] RESULT.json ...
 """
 
@@ -28,9 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from lssd.config import pair_language
-from lssd.evaluate import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLE_METRICS
 from lssd.io import atomic_path, read_json, run_cli
-from lssd.published import published_rows
+from lssd.report.published import published_rows
+from lssd.run.evaluate import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLE_METRICS
 
 METRICS = tuple(TABLE_METRICS)
 AVERAGE, LOW_AVERAGE, HIGH_AVERAGE = "avg", "low_avg", "high_avg"
@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="")
     parser.add_argument("--direction", choices=["m2o", "o2m"], help="for the published rows")
     parser.add_argument("--paper-setting", default=None, help="ted8_diverse | ted8_related | wmt6 (published rows)")
-    parser.add_argument("--significance", action="append", default=[], type=Path, help="an lssd.significance output")
+    parser.add_argument(
+        "--significance", action="append", default=[], type=Path, help="an lssd.report.significance output"
+    )
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
     args = parser.parse_args(argv)
     manifest = with_roles(read_json(args.manifest, required=("languages", "pivot")), args.roles)

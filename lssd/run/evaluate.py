@@ -1,6 +1,6 @@
 """Translate every pair and split of one run with one model load, and score each with sacrebleu's Python API.
 
-Beam search on the run's ``checkpoint_best.pt`` (lssd.generation: fairseq's own generation steps, the model
+Beam search on the run's ``checkpoint_best.pt`` (lssd.run.generation: fairseq's own generation steps, the model
 loaded once for all pairs), every sentence checked to be translated exactly once, then two sets of scores per pair:
 
 * **standard** (``bleu``, ``chrf``, ``chrfpp``): the hypotheses decoded with the target SentencePiece model against
@@ -19,7 +19,7 @@ Writes, for every planned (pair, split), into the output directory (the artifact
 
 Usage::
 
-    python -m lssd.evaluate --output-dir DIR --plan '[{"pair": "eng-fra", "split": "test", "reference": REF,
+    python -m lssd.run.evaluate --output-dir DIR --plan '[{"pair": "eng-fra", "split": "test", "reference": REF,
         "spm_model": M}, ...]' --meta '{"dataset": ...}' -- <fairseq-generate arguments common to every pair>
 """
 
@@ -31,9 +31,9 @@ import os
 import sys
 from pathlib import Path
 
-from lssd import gpus
-from lssd.cli import split_passthrough
 from lssd.io import read_lines, write_json, write_lines
+from lssd.run import gpus
+from lssd.run.cli import split_passthrough
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
 METRICS = {
@@ -45,7 +45,7 @@ METRICS = {
     "spm_ref_chrfpp": "chrF++ against the references rebuilt from the binarized test set (paper-comparable)",
 }
 
-# the metrics with a result table (lssd.tables, the tables rule), and their titles
+# the metrics with a result table (lssd.report.tables, the tables rule), and their titles
 TABLE_METRICS = {
     "bleu": "BLEU",
     "spm_ref_bleu": "BLEU, paper-comparable (references through SentencePiece)",
@@ -55,7 +55,7 @@ TABLE_METRICS = {
 # the table whose rows compare with the published numbers: the original scored against the SentencePiece'd
 # references, so only that BLEU is comparable with the paper's
 PUBLISHED_METRIC = "spm_ref_bleu"
-# the table whose cells carry the significance marks (lssd.significance tests the standard BLEU)
+# the table whose cells carry the significance marks (lssd.report.significance tests the standard BLEU)
 SIGNIFICANCE_METRIC = "bleu"
 
 
@@ -120,7 +120,7 @@ def pair_scores(pieces: list[str], spm_references: list[str], raw_references: li
 
 
 def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: list[str]) -> list[dict]:
-    from lssd.generation import Generator, Request
+    from lssd.run.generation import Generator, Request
 
     generator = Generator(generate_args)
     results = []
@@ -158,7 +158,7 @@ def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parts = split_passthrough(argv, "lssd.evaluate", "fairseq-generate")
+    parts = split_passthrough(argv, "lssd.run.evaluate", "fairseq-generate")
     if parts is None:
         return 2
     own_args, generate_args = parts
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--meta", default="{}", help="JSON merged into every output (dataset, direction, run)")
     parser.add_argument(
-        "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.gpus)"
+        "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.run.gpus)"
     )
     options = parser.parse_args(own_args)
     plan = json.loads(options.plan)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with gpus.claim(options.gpus or 0, setting="run.gpus_per_evaluation") as devices:
             if options.gpus is not None:
-                # before torch is imported (lssd.generation imports it): CUDA reads the variable once, at start
+                # before torch is imported (lssd.run.generation imports it): CUDA reads the variable once, at start
                 os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
             if devices:
                 print(f"using GPU(s) {','.join(devices)}", flush=True)

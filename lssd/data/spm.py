@@ -10,9 +10,9 @@ Two recipes, chosen per dataset in the config (``datasets.<name>.spm.recipe``):
 
 Usage (what the rules run: one job per model, one per language)::
 
-    python -m lssd.spm train  --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
+    python -m lssd.data.spm train  --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
         --model joint
-    python -m lssd.spm encode --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
+    python -m lssd.data.spm encode --spec '<dataset JSON>' --data results/data/demo --models results/spm/demo/models \
         --lang bos --outdir results/spm/demo/encoded/bos
 """
 

@@ -76,8 +76,6 @@ PUBLISHED: dict[str, dict[str, list[dict]]] = {
     "ted8_related": {"m2o": [], "o2m": []},
 }  # fmt: skip
 
-SETTINGS = tuple(PUBLISHED)
-
 
 def published_rows(setting: str | None, direction: str) -> list[dict]:
     """The published BLEU rows of a paper setting and direction (empty for the demo or an unknown setting)."""

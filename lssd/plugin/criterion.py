@@ -2,7 +2,7 @@
 
 The task decides, per batch, whether the batch's pair is distilled and by which frozen teacher, and hands the
 teacher to the criterion (``set_teacher``) for that one step; the criterion runs the teacher on the same input
-(teacher forcing, eval mode, no gradients) and computes ``lssd.objective.distillation_objective``. Without a
+(teacher forcing, eval mode, no gradients) and computes ``lssd.method.objective.distillation_objective``. Without a
 teacher the loss is the plain label-smoothed CE, exactly as ``label_smoothed_cross_entropy``.
 
 Logged: ``loss``/``nll_loss`` are the CE part (comparable with the baseline's), ``lssd_loss`` the optimised
@@ -23,7 +23,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
 
-from lssd.objective import distillation_objective
+from lssd.method.objective import distillation_objective
 
 
 @dataclass

@@ -14,7 +14,7 @@ What the data-bin holds (``results/bin/<dataset>/``):
 
 Usage::
 
-    python -m lssd.binarize --spec '<dataset JSON>' --encoded results/spm/demo/encoded --outdir results/bin/demo
+    python -m lssd.data.binarize --spec '<dataset JSON>' --encoded results/spm/demo/encoded --outdir results/bin/demo
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 from lssd.data.parallel import SPLITS
+from lssd.data.spm import encoded_path, non_pivot_languages
 from lssd.io import atomic_directory, read_lines, write_json, write_lines
-from lssd.spm import encoded_path, non_pivot_languages
 
 FOREIGN_DICT = "dict.foreign.txt"
 PIVOT_DICT = "dict.pivot.txt"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lssd.validation import label_smoothed_token_losses
+from lssd.method.validation import label_smoothed_token_losses
 
 VARIANTS = ("whole", "selective", "adaptive")
 LEVELS = ("token", "sentence")

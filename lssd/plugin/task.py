@@ -1,11 +1,9 @@
 """``lssd_multilingual_translation``: fairseq's ``translation_multi_simple_epoch`` plus what LSSD needs.
 
-With the ``lssd_distillation`` criterion the task also runs LSSD: it keeps the teacher pool (``lssd.teachers``),
-updates it from each end-of-epoch validation at the start of the next epoch, switches distillation on per pair,
-hands each pure batch its pair's frozen teacher, and records per epoch and pair the best epoch, whether KD was on,
-the mean gate and the KD loss (``--lssd-records``, default ``<save-dir>/records.json``). Teachers are kept as
-``<save-dir>/teachers/teacher_epoch<N>.pt`` (pruned when no pair refers to them any more), so a resumed run
-reloads the same teachers even if fairseq pruned its epoch checkpoints.
+This module holds fairseq's hooks only; LSSD's state (per-pair histories, teacher pool and files, switch, records)
+is ``lssd.method.lifecycle.TeacherLifecycle``, which the hooks call. With the ``lssd_distillation`` criterion the
+task hands each pure batch its pair's frozen teacher (``--lssd-records``, default ``<save-dir>/records.json``, says
+per epoch and pair whether KD was on, the teacher's epoch, the mean gate and the KD loss).
 
 * ``--pure-batch``: every batch (train and valid) holds one language pair.
 * Per-pair validation: at every validation, each pair's label-smoothed dev loss in bits per target token is
@@ -22,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from copy import deepcopy
 
 import numpy as np
 import torch
@@ -34,10 +30,10 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
 from lssd import allow_fairseq_checkpoints
-from lssd.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
-from lssd.history import ALL, History, PairLossSums, Records, bits_per_token
-from lssd.teachers import TeacherPool, freeze_teacher, teacher_dtype
-from lssd.validation import first_token, label_smoothed_token_losses, sums_by_group
+from lssd.method.history import bits_per_token
+from lssd.method.lifecycle import RunFiles, TeacherLifecycle
+from lssd.method.validation import first_token, label_smoothed_token_losses, sums_by_group
+from lssd.plugin.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
 
 logger = logging.getLogger(__name__)
 allow_fairseq_checkpoints()
@@ -57,12 +53,6 @@ def dataset_of_indices(dataset, indices: np.ndarray) -> np.ndarray:
     if cumulative is None:
         return np.zeros(len(indices), dtype=np.int64)
     return np.searchsorted(np.asarray(cumulative), indices, side="right")
-
-
-def is_main_process() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-        torch.distributed.get_rank() == 0
-    )
 
 
 @register_task("lssd_multilingual_translation")
@@ -116,24 +106,29 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     def __init__(self, args, langs, dicts, training):
         super().__init__(args, langs, dicts, training)
-        self.history = History()
-        self._valid_sums = PairLossSums()
-        self._valid_epoch: int | None = None
-        self._restored_validation: tuple[int, float] | None = None
-        self._resume_checked = False
-        self._pair_lookup: torch.Tensor | None = None
-        # LSSD
-        self.pool: TeacherPool | None = None
-        self.records = Records()
+        self._lifecycle: TeacherLifecycle | None = None
         self._criterion = None
-        self._epoch: int | None = None
-        self._kd_on: dict[str, bool] = {}
-        self._best_during: dict[str, int] = {}
-        self._open_sums: dict[str, list[float]] = {}
-        self._open_epoch: int | None = None
-        self._pending_pool_state: dict | None = None
-        self._saved_teacher_epochs: set[int] = set()
+        self._pair_lookup: torch.Tensor | None = None
         self._vocab_masks: dict[str, torch.Tensor] = {}
+
+    @property
+    def lifecycle(self) -> TeacherLifecycle:
+        """LSSD's state over the run (made on first use, when the arguments and the criterion are known)."""
+        if self._lifecycle is None:
+            files = RunFiles(
+                save_dir=getattr(self.args, "save_dir", None),
+                history=self.output_path("per_pair_history", "history.json"),
+                records=self.output_path("lssd_records", "records.json"),
+                restore=self.restore_path(),
+            )
+            self._lifecycle = TeacherLifecycle(
+                self.lang_pairs, self.teacher_key, files, self.distilling,
+                single_teacher=getattr(self.args, "lssd_single_teacher", False),
+                warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
+                max_copies=getattr(self.args, "lssd_max_teachers", 0) or 0,
+                teacher_precision=getattr(self.args, "lssd_teacher_precision", "auto"),
+            )  # fmt: skip
+        return self._lifecycle
 
     # ----------------------------------------------------------------------------------- batches
     def get_batch_iterator(self, dataset, **kwargs):
@@ -245,35 +240,25 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     def begin_valid_epoch(self, epoch, model):
         super().begin_valid_epoch(epoch, model)
-        previous = self.last_validation()
-        if previous is not None and previous[0] == epoch:
-            # another validation in the same epoch: the previous one was mid-epoch (the end-of-epoch one is an
-            # epoch's last); the single teacher's threshold includes it
-            self.teacher_pool().observe_mid_epoch(previous[1])
-        self._restored_validation = None
-        self._valid_sums = PairLossSums()
-        self._valid_epoch = epoch
-
-    def last_validation(self) -> tuple[int, float] | None:
-        """(epoch, overall dev loss) of the last validation, also across a resume (saved in the checkpoint)."""
-        if self._valid_epoch is not None and self._valid_sums:
-            return self._valid_epoch, self._valid_sums.bits_per_token()[ALL]
-        return self._restored_validation
+        self.lifecycle.begin_validation(epoch)
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
-        if any(PAIR_KD_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs):
-            self.reduce_train_records(logging_outputs)
-        if not any(PAIR_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs):
-            return  # a training step
+
+        def summed(prefix, pair):
+            return float(sum(log.get(prefix + pair, 0) for log in logging_outputs))
+
+        training = any(PAIR_KD_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs)
+        validation = any(PAIR_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs)
         for pair in self.lang_pairs:
-            loss = float(sum(log.get(PAIR_LOSS + pair, 0) for log in logging_outputs))
-            ntokens = float(sum(log.get(PAIR_NTOKENS + pair, 0) for log in logging_outputs))
-            if ntokens > 0:
-                self._valid_sums.add(pair, loss, ntokens)
+            if training and (ntokens := summed(PAIR_KD_NTOKENS, pair)) > 0:
+                self.lifecycle.add_training(pair, summed(PAIR_KD, pair), summed(PAIR_GATE, pair), ntokens)
+            if validation and (ntokens := summed(PAIR_NTOKENS, pair)) > 0:
+                loss = summed(PAIR_LOSS, pair)
+                self.lifecycle.add_validation(pair, loss, ntokens)
                 metrics.log_scalar(f"loss_{pair}", bits_per_token(loss, ntokens), ntokens, round=3)
 
-    # ----------------------------------------------------------------------------------- history
+    # ----------------------------------------------------------------------------------- run files and state
     def output_path(self, option: str, default_name: str) -> str | None:
         """The file a task option names, else ``<save-dir>/<default_name>``."""
         path = getattr(self.args, option, None)
@@ -281,18 +266,6 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             return path
         save_dir = getattr(self.args, "save_dir", None)
         return os.path.join(save_dir, default_name) if save_dir else None
-
-    def history_path(self) -> str | None:
-        return self.output_path("per_pair_history", "history.json")
-
-    def commit_validation(self) -> None:
-        """Record the last validation's per-pair losses under its epoch and write the history file."""
-        if self._valid_epoch is None or not self._valid_sums:
-            return
-        self.history.record(self._valid_epoch, self._valid_sums.bits_per_token())
-        path = self.history_path()
-        if path and is_main_process():
-            self.history.save(path)
 
     def restore_path(self) -> str | None:
         """The checkpoint fairseq resumes from (its ``--restore-file`` logic for the default case)."""
@@ -303,61 +276,15 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             return os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
         return restore
 
-    def restore_state(self, epoch: int, model) -> None:
-        """On resume, take history, teacher table and records from the checkpoint training resumed from."""
-        path = self.restore_path()
-        if path and os.path.exists(path):
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            self.load_state_dict(state.get("task_state") or {})
-            logger.info(f"per-pair history restored from {path}: epochs {sorted(self.history.epochs)}")
-        self.history.truncate(before_epoch=epoch)
-        self.records.truncate(before_epoch=epoch)
-        if self._pending_pool_state is not None:
-            load = (lambda e: self.load_teacher(model, e)) if self.distilling() else None
-            self.teacher_pool().load_state_dict(self._pending_pool_state, load)
-            self._saved_teacher_epochs = self.pool.teacher_epochs()
-            self._pending_pool_state = None
-
     def begin_epoch(self, epoch, model):
         super().begin_epoch(epoch, model)
-        if not self._resume_checked:
-            self._resume_checked = True
-            self.restore_state(epoch, model)
-        else:
-            self.commit_validation()
-            self.commit_records()
-        self._valid_epoch = None
-        # the model still holds the weights of the end of the previous epoch: its validation picks the teachers
-        self.apply_validation(epoch - 1, model)
-        self.start_epoch(epoch)
+        self.lifecycle.begin_epoch(epoch, model, self.load_state_dict)
 
     def state_dict(self):
-        self.commit_validation()
-        self.commit_records()
-        self.prune_teacher_files()
-        state = dict(super().state_dict() or {})
-        state["lssd_history"] = self.history.to_json()
-        state["lssd_pool"] = self.teacher_pool().state_dict()
-        state["lssd_records"] = self.records.to_json()
-        state["lssd_open"] = {"epoch": self._open_epoch, "sums": self._open_sums}
-        state["lssd_last_validation"] = self.last_validation()
-        return state
+        return {**dict(super().state_dict() or {}), **self.lifecycle.state_dict()}
 
     def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict or {})
-        history = state_dict.pop("lssd_history", None)
-        if history is not None:
-            self.history = History.from_json(history)
-        records = state_dict.pop("lssd_records", None)
-        if records is not None:
-            self.records = Records.from_json(records)
-        self._pending_pool_state = state_dict.pop("lssd_pool", None)
-        last_validation = state_dict.pop("lssd_last_validation", None)
-        self._restored_validation = tuple(last_validation) if last_validation else None
-        opened = state_dict.pop("lssd_open", None)
-        if opened:
-            self._open_epoch, self._open_sums = opened["epoch"], {k: list(v) for k, v in opened["sums"].items()}
-        super().load_state_dict(state_dict)
+        super().load_state_dict(self.lifecycle.load_state_dict(state_dict))
 
     # ----------------------------------------------------------------------------------- LSSD: teachers
     def build_criterion(self, args, **kwargs):
@@ -372,77 +299,6 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         """The non-English language of a pair: the encoder language token's language."""
         source, target = pair.split("-")
         return source if self.args.langtoks["main"][0] == "src" else target
-
-    def teacher_pool(self) -> TeacherPool:
-        if self.pool is None:
-            self.pool = TeacherPool(
-                keys=[self.teacher_key(pair) for pair in self.lang_pairs],
-                single_teacher=getattr(self.args, "lssd_single_teacher", False),
-                warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
-                max_copies=getattr(self.args, "lssd_max_teachers", 0) or 0,
-            )
-        return self.pool
-
-    def teacher_dir(self) -> str | None:
-        save_dir = getattr(self.args, "save_dir", None)
-        return os.path.join(save_dir, "teachers") if save_dir else None
-
-    def teacher_file(self, epoch: int) -> str | None:
-        directory = self.teacher_dir()
-        return os.path.join(directory, f"teacher_epoch{epoch}.pt") if directory else None
-
-    def freeze(self, copy):
-        """A teacher: eval mode, no gradients, in the teacher precision (``--lssd-teacher-precision``)."""
-        on_gpu = next(copy.parameters()).is_cuda
-        return freeze_teacher(copy, teacher_dtype(getattr(self.args, "lssd_teacher_precision", "auto"), on_gpu))
-
-    def copy_model(self, model, epoch: int):
-        copy = self.freeze(deepcopy(model))
-        path = self.teacher_file(epoch)
-        if path and is_main_process():
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp"
-            torch.save({"model": copy.state_dict(), "epoch": epoch}, tmp)
-            os.replace(tmp, path)
-        return copy
-
-    def load_teacher(self, model, epoch: int):
-        """Rebuild the frozen teacher of ``epoch`` from our teacher file, or else from fairseq's epoch checkpoint."""
-        path = self.teacher_file(epoch)
-        if not (path and os.path.exists(path)):
-            path = os.path.join(self.args.save_dir, f"checkpoint{epoch}.pt")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"the teacher of epoch {epoch} is neither in {self.teacher_dir()} nor {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        copy = deepcopy(model)
-        copy.load_state_dict(state["model"])
-        logger.info(f"LSSD teacher of epoch {epoch} reloaded from {path}")
-        return self.freeze(copy)
-
-    def apply_validation(self, epoch: int, model) -> None:
-        """Update the teacher pool with the end-of-epoch validation of ``epoch`` (the model holds its weights)."""
-        pool = self.teacher_pool()
-        values = self.history.epochs.get(epoch)
-        if epoch < 1 or values is None or pool.updated_through >= epoch:
-            return
-        losses = {self.teacher_key(pair): values[pair] for pair in self.lang_pairs}
-        make_copy = (lambda: self.copy_model(model, epoch)) if self.distilling() else None
-        improved = pool.update(epoch, losses, make_copy, overall=values.get(ALL))
-        if improved:
-            logger.info(f"LSSD: the model of epoch {epoch} is now the teacher of {', '.join(improved)}")
-
-    def prune_teacher_files(self) -> None:
-        """Delete teacher files no longer referenced, keeping those the previously saved checkpoint refers to."""
-        directory = self.teacher_dir()
-        pool = self.teacher_pool()
-        keep = pool.teacher_epochs() | self._saved_teacher_epochs
-        self._saved_teacher_epochs = pool.teacher_epochs()
-        if not (directory and os.path.isdir(directory) and is_main_process()):
-            return
-        for name in os.listdir(directory):
-            match = re.fullmatch(r"teacher_epoch(\d+)\.pt", name)
-            if match and int(match.group(1)) not in keep:
-                os.remove(os.path.join(directory, name))
 
     def vocab_mask(self, key: str, device):
         """The target language's pieces (``LS_dict.<lang>.txt``), specials and language token, as a bool mask."""
@@ -466,19 +322,6 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             self._vocab_masks[on_device] = self._vocab_masks[key].to(device)
         return self._vocab_masks[on_device]
 
-    def start_epoch(self, epoch: int) -> None:
-        pool = self.teacher_pool()
-        self._epoch = epoch
-        if self._open_epoch != epoch:  # (a run resumed mid-epoch keeps the sums of the epoch's first part)
-            self._open_epoch, self._open_sums = epoch, {}
-        self._kd_on = {
-            pair: self.distilling() and pool.should_distill(self.teacher_key(pair), epoch) for pair in self.lang_pairs
-        }
-        self._best_during = {pair: pool.best_epoch(self.teacher_key(pair)) for pair in self.lang_pairs}
-        distilled = [pair for pair, on in self._kd_on.items() if on]
-        if self.distilling():
-            logger.info(f"LSSD epoch {epoch}: distilling {', '.join(distilled) if distilled else 'no pair'}")
-
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if not self.distilling():
             return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
@@ -486,13 +329,12 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         if len(pairs) != 1:
             raise ValueError("LSSD distils each batch with its pair's teacher: train with --pure-batch")
         pair = self.lang_pairs[int(pairs[0])]
-        key = self.teacher_key(pair)
-        teacher = self.pool.teacher(key) if self._kd_on.get(pair) else None
+        teacher = self.lifecycle.teacher(pair)
         mask = None
         if teacher is not None and criterion.language_aware:
             if self.args.langtoks["main"][0] != "tgt":
                 raise ValueError("language-aware distillation is for one-to-many (eng→X) runs only")
-            mask = self.vocab_mask(key, sample["target"].device)
+            mask = self.vocab_mask(self.teacher_key(pair), sample["target"].device)
         criterion.set_teacher(teacher, mask)
         try:
             loss, sample_size, logging_output = super().train_step(
@@ -516,33 +358,3 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             logging_output[PAIR_GATE + name] = logging_output["gate_sum"] if mine else zero
             logging_output[PAIR_KD_NTOKENS + name] = logging_output["kd_ntokens"] if mine else zero
         return loss, sample_size, logging_output
-
-    def reduce_train_records(self, logging_outputs) -> None:
-        for pair in self.lang_pairs:
-            ntokens = float(sum(log.get(PAIR_KD_NTOKENS + pair, 0) for log in logging_outputs))
-            if ntokens > 0:
-                sums = self._open_sums.setdefault(pair, [0.0, 0.0, 0.0])
-                sums[0] += float(sum(log.get(PAIR_KD + pair, 0) for log in logging_outputs))
-                sums[1] += float(sum(log.get(PAIR_GATE + pair, 0) for log in logging_outputs))
-                sums[2] += ntokens
-
-    def commit_records(self) -> None:
-        """Record the current epoch's switch, teacher epoch, mean gate and KD loss per pair."""
-        if self._epoch is None:
-            return
-        for pair in self.lang_pairs:
-            kd_sum, gate_sum, ntokens = self._open_sums.get(pair, (0.0, 0.0, 0.0))
-            self.records.record(
-                self._epoch,
-                pair,
-                best_epoch=self._best_during.get(pair) if self._best_during.get(pair, -1) > 0 else None,
-                kd_on=bool(self._kd_on.get(pair)),
-                mean_gate=gate_sum / ntokens if ntokens else None,
-                kd_loss=bits_per_token(kd_sum, ntokens) if ntokens else None,
-            )
-        path = self.records_path()
-        if path and is_main_process():
-            self.records.save(path)
-
-    def records_path(self) -> str | None:
-        return self.output_path("lssd_records", "records.json")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 TASK = "lssd_multilingual_translation"
-USER_DIR = str(Path(__file__).resolve().parent)
+# the plugin directory fairseq loads (see its __init__: registration whatever was imported before)
+USER_DIR = str(Path(__file__).resolve().parents[1] / "plugin" / "user_dir" / "lssd_fairseq_plugin")
 ENCODER_LANGTOK = {"m2o": "src", "o2m": "tgt"}
 
 
@@ -57,19 +58,17 @@ def train_arguments(
     training: dict,
     method: dict,
     seed: int,
-    history: str | None = None,
 ) -> list[str]:
     """The ``fairseq-train`` arguments that define one run's model (and how long it trains: ``--max-epoch``).
 
     Without the device flags and :func:`runtime_train_arguments` (logging, checkpoint retention), which the
     runner adds: those cannot change the trained model, so they are neither a rerun trigger of the training rule
-    nor part of a run's identity (``lssd.train_run``). ``method`` is a method's settings for this direction
+    nor part of a run's identity (``lssd.run.train_run``). ``method`` is a method's settings for this direction
     (``lssd.config.method_settings``): the criterion, its flags (``criterion_args``) and the task's LSSD flags
     (``task_args``).
     """
     args = task_arguments(data_bin, pairs, direction)
     args += ["--pure-batch"] if training.get("pure_batch", True) else []
-    args += ["--per-pair-history", history] if history else []
     args += [
         "--sampling-method", "temperature",
         "--sampling-temperature", str(training["sampling_temperature"]),
@@ -179,7 +178,7 @@ def generate_arguments(
     batch_size: int,
     max_len_b: int = 200,
 ) -> list[str]:
-    """``fairseq-generate`` arguments common to every pair of a run (lssd.generation adds ``--source-lang``,
+    """``fairseq-generate`` arguments common to every pair of a run (lssd.run.generation adds ``--source-lang``,
     ``--target-lang`` and ``--gen-subset`` per pair), for every sentence translated as SentencePiece pieces."""
     return [
         *task_arguments(data_bin, pairs, direction),

@@ -12,9 +12,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
-from lssd.history import ALL, best_epoch
 from lssd.io import read_json, run_cli
-from lssd.teachers import TeacherPool
+from lssd.method.history import ALL, best_epoch
+from lssd.method.teachers import TeacherPool
 
 
 def switch_epochs(values: Sequence[float | None], warmup: int = 1) -> list[bool]:

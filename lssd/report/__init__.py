@@ -1,0 +1,1 @@
+"""Reporting: result tables with the published numbers, significance tests, convergence statistics, figures."""
