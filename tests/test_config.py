@@ -144,7 +144,26 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["datasets"]["demo"]["languages"].update(eng={"role": "high", "reference_size": 9}),
             "datasets.demo.languages.eng: the pivot 'eng' is not one of the languages",
         ),
-        # the final fairseq-train arguments, parsed by fairseq itself
+    ],
+)
+def test_bad_config_is_rejected_naming_the_key(change, expected):
+    """The checks the workflow runs before any job (lssd.config_checks.validate_config, in this process)."""
+    from snakemake.exceptions import WorkflowError
+
+    from lssd.config import ConfigError
+    from lssd.config_checks import validate_config
+
+    with pytest.raises((ConfigError, WorkflowError)) as error:
+        validate_config(edited(change), REPO / "workflow" / "schemas" / "config.schema.yaml")
+    assert expected in str(error.value), str(error.value)[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # the schema check, as the workflow runs it
+        (lambda c: c["run"].update(datasets=["ted8"]), "Invalid config: run.datasets[0]: unknown dataset 'ted8'"),
+        # the final fairseq-train arguments, parsed by fairseq itself (the workflow's own check)
         (
             lambda c: c["trainings"]["demo_tiny"].update(extra_args=["--fancy-flag", "3"]),
             "fairseq-train refuses the arguments of demo/m2o/baseline/seed1: unrecognized arguments: --fancy-flag 3 "
@@ -160,7 +179,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         ),
     ],
 )
-def test_bad_config_is_rejected_naming_the_key(tmp_path, change, expected):
+def test_snakemake_stops_on_a_bad_config_before_any_job(tmp_path, change, expected):
     result = dry_run(tmp_path, edited(change))
     assert result.returncode != 0
     assert expected in result.stderr + result.stdout, (result.stderr + result.stdout)[-2000:]
@@ -295,3 +314,18 @@ def test_more_gpus_per_job_than_the_run_allows_is_rejected_naming_the_key(tmp_pa
     assert "run.gpus_per_training = 2, but this run allows gpu=1" in result.stderr + result.stdout
     fits = snakemake("-n", "--configfile", str(path), "--resources", "gpu=2", cwd=tmp_path)
     assert fits.returncode == 0, fits.stderr[-2000:]
+
+
+def test_the_schema_documents_every_lssd_flag_and_value():
+    """The schema's descriptions of a method's criterion_args and task_args name every setting of
+    lssd.method.flags (read by the criterion, the task and the config check) and each allowed value."""
+    from lssd.method.flags import CRITERION_ARGS, TASK_ARGS
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    method = schema["$defs"]["method"]["properties"]
+    for block, flags in (("criterion_args", CRITERION_ARGS), ("task_args", TASK_ARGS)):
+        description = method[block]["description"]
+        for name, kinds in flags.items():
+            assert name in description, (block, name)
+            for value in kinds:
+                assert not isinstance(value, str) or value in description, (block, name, value)

@@ -139,18 +139,19 @@ CASES = [
 ]
 
 
-def reference_loss(logits, teacher, target, gate, weight, mask):
-    """An independent implementation of (CE_ls + w·Σ g·KD)/2 with the gate held constant."""
+def reference_loss(logits, teacher, target, gate, weight, mask, pad=PAD, epsilon=EPS):
+    """An independent, term-by-term implementation of (CE_ls + w·Σ g·KD)/2 with the gate given (a constant):
+    the loss, Σ CE_ls and Σ KD."""
     lprobs = logits.log_softmax(-1)
-    not_pad = target.ne(PAD)
+    not_pad = target.ne(pad)
     gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
-    eps_i = EPS / (logits.size(-1) - 1)
-    ce = ((1 - EPS - eps_i) * -lprobs.gather(-1, gold).squeeze(-1) - eps_i * lprobs.sum(-1)) * not_pad
+    eps_i = epsilon / (logits.size(-1) - 1)
+    ce = ((1 - epsilon - eps_i) * -lprobs.gather(-1, gold).squeeze(-1) - eps_i * lprobs.sum(-1)) * not_pad
     p_teacher = teacher.softmax(-1)
     if mask is not None:
         p_teacher = p_teacher * mask / (p_teacher * mask).sum(-1, keepdim=True)
     kd = -(p_teacher * lprobs).sum(-1) * not_pad
-    return (ce.sum() + weight * (gate * kd).sum()) / 2
+    return (ce.sum() + weight * (gate * kd).sum()) / 2, ce.sum(), kd.sum()
 
 
 @pytest.mark.parametrize(("variant", "level", "masked"), CASES)
@@ -168,7 +169,7 @@ def test_gradient_with_respect_to_the_student(variant, level, masked):
     gate = out["gate"].detach()
 
     def frozen(logits):
-        return reference_loss(logits, teacher, target, gate, 1.3, mask)
+        return reference_loss(logits, teacher, target, gate, 1.3, mask)[0]
 
     assert torch.autograd.gradcheck(frozen, (student,))
     (ours,) = torch.autograd.grad(out["loss"], student)
@@ -200,23 +201,15 @@ def test_unknown_variant_or_level_is_an_error():
         run("whole", level="batch")
 
 
-def reference_objective(student_logits, teacher_logits, target, pad_idx, epsilon, weight, variant, level, mask):
-    """The objective written term by term, as before the speed work: two log-softmaxes' worth of passes, three
-    differentiable terms. The fast path must agree with it in value and gradient."""
+def reference_gate(student_logits, teacher_logits, target, pad, variant, level, mask):
+    """The gate from the students' and teacher's probabilities of the gold tokens (lssd's gate function)."""
     from lssd.method.objective import distillation_gate, teacher_probabilities
-    from lssd.method.validation import label_smoothed_token_losses
 
-    lprobs = torch.log_softmax(student_logits, dim=-1)
-    not_pad = target.ne(pad_idx)
+    not_pad = target.ne(pad)
     gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
-    ce_tokens, nll = label_smoothed_token_losses(lprobs, target, epsilon, pad_idx)
-    p_teacher = teacher_probabilities(teacher_logits, mask)
-    with torch.no_grad():
-        teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
-        student_gold = lprobs.detach().gather(-1, gold).squeeze(-1).exp()
-        gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
-    kd_tokens = -(p_teacher * lprobs).sum(dim=-1) * not_pad
-    return (ce_tokens.sum() + weight * (gate * kd_tokens).sum()) / 2, ce_tokens.sum(), kd_tokens.sum()
+    teacher_gold = teacher_probabilities(teacher_logits, mask).gather(-1, gold).squeeze(-1)
+    student_gold = student_logits.softmax(-1).gather(-1, gold).squeeze(-1)
+    return distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
 
 
 @pytest.mark.parametrize("variant", ["whole", "selective", "adaptive"])
@@ -238,7 +231,8 @@ def test_fast_objective_equals_the_term_by_term_objective(variant, level, masked
     fast = distillation_objective(fast_input, teacher, target, **args)
     fast["loss"].backward()
     slow_input = student.clone().requires_grad_(True)
-    loss, ce, kd = reference_objective(slow_input, teacher, target, pad, 0.1, 0.8, variant, level, mask)
+    gate = reference_gate(student, teacher, target, pad, variant, level, mask)
+    loss, ce, kd = reference_loss(slow_input, teacher, target, gate, 0.8, mask, pad=pad, epsilon=0.1)
     loss.backward()
     assert fast["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
     assert fast["ce"].item() == pytest.approx(ce.item(), rel=1e-5)

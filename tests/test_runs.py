@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lssd.run import commands, train_run
+from lssd.run import attempts, commands, identity, train_run
 from tests.helpers import LANGS, TINY
 
 pytestmark = pytest.mark.slow
@@ -161,21 +161,21 @@ def test_changed_arguments_or_a_lowered_max_epoch_start_a_new_run(trained, tmp_p
     workdir = copy_of(trained, tmp_path)
     monkeypatch.chdir(workdir)
     save_dir = SAVE_DIR
-    wanted = train_run.run_identity(runner_command(1)[runner_command(1).index("--") + 1 :])
+    wanted = identity.run_identity(runner_command(1)[runner_command(1).index("--") + 1 :])
     recorded = json.loads((save_dir / "run_args.json").read_text())
-    assert train_run.identity_change(recorded, wanted) is None  # max_epoch is compared on its own
+    assert identity.identity_change(recorded, wanted) is None  # max_epoch is compared on its own
     lowered = []
-    train_run.prepare_save_dir(save_dir, ["bin", "--max-epoch", "1", *recorded["args"][1:]], lowered.append)
+    identity.prepare_save_dir(save_dir, ["bin", "--max-epoch", "1", *recorded["args"][1:]], lowered.append)
     assert lowered and lowered[0].startswith("max_epoch 1 is below the 2 epochs this run has trained: moving")
     assert len(list(save_dir.parent.glob("checkpoints.stale-*"))) == 1
     other = {**wanted, "args": [*wanted["args"], "--dropout", "0.3"]}
-    assert train_run.identity_change(recorded, other) == "the training arguments changed"
+    assert identity.identity_change(recorded, other) == "the training arguments changed"
 
 
 HOLDER = """
 import os, subprocess, sys
 from pathlib import Path
-from lssd.run.train_run import training_lock
+from lssd.run.attempts import training_lock
 with training_lock(Path(sys.argv[1])) as fd:
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
     child = subprocess.Popen(sleeper, pass_fds=(fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -200,9 +200,9 @@ def test_one_trainer_per_run_the_second_names_the_holder(tmp_path, capsys):
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
-            with train_run.training_lock(save_dir, wait_s=0):
+            with attempts.training_lock(save_dir, wait_s=0):
                 break
-        except train_run.RunLocked:
+        except attempts.RunLocked:
             time.sleep(0.1)
     else:
         pytest.fail("the lock was not released when its last holder died")
@@ -252,16 +252,16 @@ def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_asid
         json.dumps([*args, "--user-dir", "/old/checkout/lssd", "--log-interval", "100", "--max-epoch", "5"])
     )
     messages = []
-    train_run.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
+    identity.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
     assert messages == [
         "resuming in run/checkpoints (same arguments; its data was not recorded, from now on it is; "
         "no epoch finished yet)"
     ]
-    assert json.loads((SAVE_DIR / "run_args.json").read_text())["data"] == train_run.data_fingerprint("bin")
+    assert json.loads((SAVE_DIR / "run_args.json").read_text())["data"] == identity.data_fingerprint("bin")
     (SAVE_DIR / "run_args.json").write_text('{"format": 2, "ar')
     (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"old")
     messages = []
-    train_run.prepare_save_dir(SAVE_DIR, args, messages.append)
+    identity.prepare_save_dir(SAVE_DIR, args, messages.append)
     assert messages[0].startswith("run/checkpoints/run_args.json is unreadable: moving the old run/checkpoints to")
     [stale] = Path("run").glob("checkpoints.stale-*")
     assert (stale / "checkpoint_last.pt").read_bytes() == b"old" and not (SAVE_DIR / "checkpoint_last.pt").exists()

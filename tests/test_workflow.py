@@ -7,11 +7,13 @@ import subprocess
 import sys
 import zipfile
 from itertools import product
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from lssd.run import commands
 from tests.helpers import BIN, REPO, reduced_config, snakemake
 
 pytestmark = pytest.mark.slow
@@ -223,7 +225,8 @@ def test_a_moved_checkout_and_results_plan_nothing(workdir, tmp_path):
         capture_output=True,
         text=True,
     )
-    assert where.stdout.strip() == str(checkout / "lssd")  # the copy's plugin is the one the rules would load
+    # the copy's plugin is the one the rules would load
+    assert where.stdout.strip() == str(checkout / Path(commands.USER_DIR).relative_to(REPO))
 
 
 def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir):

@@ -26,7 +26,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lssd.data.parallel import SPLITS
+from lssd.data.parallel import SPLITS, pair_prefix, parallel_path
 from lssd.data.spm import encoded_path, non_pivot_languages
 from lssd.io import atomic_directory, read_lines, write_json, write_lines
 
@@ -75,7 +75,7 @@ def check_lengths(spec: dict, encoded: Path, max_positions: int, data: Path | No
                 for number, line in enumerate(read_lines(path), start=1):
                     length = len(line.split()) + ADDED_TOKENS
                     if length > max_positions:
-                        where = data / f"{split}.{lang}-{pivot}.{side}" if data else path
+                        where = parallel_path(data, split, lang, pivot, side) if data else path
                         raise ValueError(
                             f"{where}, line {number}: {length - ADDED_TOKENS} SentencePiece pieces, too long for "
                             f"the model's {max_positions} positions{f' ({key})' if key else ''} with its language "
@@ -108,7 +108,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
         for lang in langs:
             prefixes = []
             for split, flag in zip(SPLITS, ("--trainpref", "--validpref", "--testpref"), strict=True):
-                prefixes += [flag, str(encoded / lang / f"{split}.{lang}-{pivot}")]
+                prefixes += [flag, str(encoded / lang / pair_prefix(split, lang, pivot))]
             run_preprocess(
                 [
                     "--source-lang", lang, "--target-lang", pivot, *prefixes,

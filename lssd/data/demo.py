@@ -75,36 +75,35 @@ def catalog_pairs(paths: list[Path]) -> tuple[list[tuple[str, str]], Counter]:
     return pairs, skipped
 
 
+def extract_language(root: Path, name: str, lang: str, locale: str | None, source: dict):
+    """One language's pairs from its catalogs, split into train/valid/test; and the entries skipped, by reason."""
+    if locale is None:
+        raise ValueError(f"datasets.{name}.source.locales has no entry for language '{lang}'")
+    catalogs = find_catalogs(root, locale)
+    if not catalogs:
+        raise ValueError(f"datasets.{name}: language '{lang}' (Django locale '{locale}') has no catalog under {root}")
+    pairs, skipped = catalog_pairs(catalogs)
+    if not pairs:
+        where = f"datasets.{name}: language '{lang}' (locale '{locale}')"
+        raise ValueError(f"{where} yields zero pairs after filtering ({dict(skipped)})")
+    splits = split_pairs(pairs, source["valid_percent"], source["test_percent"])
+    for split in SPLITS:
+        if not splits[split]:
+            raise ValueError(f"datasets.{name}: language '{lang}' has no {split} pairs after splitting")
+    return splits, dict(sorted(skipped.items()))
+
+
 def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict:
     """Extract, split, subsample and write the corpus; return the manifest (also written to the outdir)."""
     root = root or django_root()
     pivot = spec["pivot"]
     source = spec["source"]
     locales = source["locales"]
-    languages = spec["languages"]
+    languages = {lang: info for lang, info in spec["languages"].items() if lang != pivot}
     extracted: dict[str, dict[str, list[tuple[str, str]]]] = {}
     skipped_by_lang: dict[str, dict[str, int]] = {}
-    languages = {lang: info for lang, info in languages.items() if lang != pivot}
     for lang in languages:
-        locale = locales.get(lang)
-        if locale is None:
-            raise ValueError(f"datasets.{name}.source.locales has no entry for language '{lang}'")
-        catalogs = find_catalogs(root, locale)
-        if not catalogs:
-            raise ValueError(
-                f"datasets.{name}: language '{lang}' (Django locale '{locale}') has no catalog under {root}"
-            )
-        pairs, skipped = catalog_pairs(catalogs)
-        if not pairs:
-            raise ValueError(
-                f"datasets.{name}: language '{lang}' (locale '{locale}') yields zero pairs after filtering "
-                f"({dict(skipped)})"
-            )
-        extracted[lang] = split_pairs(pairs, source["valid_percent"], source["test_percent"])
-        skipped_by_lang[lang] = dict(sorted(skipped.items()))
-        for split in SPLITS:
-            if not extracted[lang][split]:
-                raise ValueError(f"datasets.{name}: language '{lang}' has no {split} pairs after splitting")
+        extracted[lang], skipped_by_lang[lang] = extract_language(root, name, lang, locales.get(lang), source)
 
     available = {lang: len(extracted[lang]["train"]) for lang in languages}
     subsampling = source.get("subsample") or {}

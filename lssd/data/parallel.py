@@ -81,8 +81,15 @@ def subsample(pairs: list[tuple[str, str]], size: int) -> list[tuple[str, str]]:
     return [pairs[i] for i in keep]
 
 
+def pair_prefix(split: str, lang: str, pivot: str) -> str:
+    """How every file of a pair is named, up to its side: ``<split>.<lang>-<pivot>`` (fairseq-preprocess's
+    ``--trainpref`` etc.; the data, encoded and data-bin stages all use it)."""
+    return f"{split}.{lang}-{pivot}"
+
+
 def parallel_path(outdir: str | Path, split: str, lang: str, pivot: str, side: str) -> Path:
-    return Path(outdir) / f"{split}.{lang}-{pivot}.{side}"
+    """One side of a pair's split: ``<outdir>/<split>.<lang>-<pivot>.<side>``."""
+    return Path(outdir) / f"{pair_prefix(split, lang, pivot)}.{side}"
 
 
 def write_parallel(outdir: str | Path, split: str, lang: str, pivot: str, pairs: list[tuple[str, str]]) -> None:

@@ -134,7 +134,7 @@ def encode_lines(processor: spm.SentencePieceProcessor, lines: list[str]) -> lis
 
 def encoded_path(outdir: Path, split: str, lang: str, pivot: str, side: str) -> Path:
     """``<encoded>/<lang>/<split>.<lang>-<pivot>.<side>``: one directory per language, each its own job."""
-    return Path(outdir) / lang / f"{split}.{lang}-{pivot}.{side}"
+    return parallel_path(Path(outdir) / lang, split, lang, pivot, side)
 
 
 def encode_language(spec: dict, data_dir: Path, model_dir: Path, lang: str, outdir: Path) -> None:
@@ -148,7 +148,7 @@ def encode_language(spec: dict, data_dir: Path, model_dir: Path, lang: str, outd
                 if name not in processors:
                     processors[name] = spm.SentencePieceProcessor(model_file=str(model_dir / f"spm.{name}.model"))
                 lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
-                write_lines(staging / f"{split}.{lang}-{pivot}.{side}", encode_lines(processors[name], lines))
+                write_lines(parallel_path(staging, split, lang, pivot, side), encode_lines(processors[name], lines))
 
 
 def encode_all(spec: dict, data_dir: Path, model_dir: Path, outdir: Path) -> None:

@@ -102,6 +102,19 @@ def training_pairs(files: list[tuple[Path, Path, str]], counts: Counter) -> Iter
             yield foreign, english
 
 
+def dev_test_pairs(entry: dict, foreign_path: Path, english_path: Path, where: str, empty: str):
+    """A dev or test set's segment pairs (both sides normalised; pairs with an empty side dropped)."""
+    foreign = read_side(foreign_path, f"{entry['download']}:{entry['foreign']}")
+    english = read_side(english_path, f"{entry['download']}:{entry['english']}")
+    if len(foreign) != len(english):
+        raise ValueError(f"{where}: {len(foreign)} segments against {len(english)}")
+    pairs = [(normalize_text(f), normalize_text(e)) for f, e in zip(foreign, english, strict=True)]
+    pairs = [(f, e) for f, e in pairs if f and e]
+    if not pairs:
+        raise ValueError(f"{empty} in {where}")
+    return pairs
+
+
 def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) -> dict:
     pivot = spec["pivot"]
     corpora = spec["source"]["corpora"]
@@ -145,15 +158,8 @@ def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) 
             sets = {}
             for split in ("valid", "test"):
                 entry = corpora[lang][split]
-                foreign_path, english_path, where = located(entry)
-                foreign = read_side(foreign_path, f"{entry['download']}:{entry['foreign']}")
-                english = read_side(english_path, f"{entry['download']}:{entry['english']}")
-                if len(foreign) != len(english):
-                    raise ValueError(f"{where}: {len(foreign)} segments against {len(english)}")
-                pairs = [(normalize_text(f), normalize_text(e)) for f, e in zip(foreign, english, strict=True)]
-                pairs = [(f, e) for f, e in pairs if f and e]
-                if not pairs:
-                    raise ValueError(f"datasets.{name}: language '{lang}' has no {split} pairs in {where}")
+                empty = f"datasets.{name}: language '{lang}' has no {split} pairs"
+                pairs = dev_test_pairs(entry, *located(entry), empty)
                 write_parallel(staging, split, lang, pivot, pairs)
                 sizes[split] = len(pairs)
                 sets[split] = entry.get("name", entry["foreign"])

@@ -22,10 +22,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lssd.method.flags import LEVELS, VARIANTS
 from lssd.method.validation import label_smoothed_token_losses
 
-VARIANTS = ("whole", "selective", "adaptive")
-LEVELS = ("token", "sentence")
 SELECTIVE_FLOOR = 0.2  # the weight of KD where the student already beats the teacher
 
 
@@ -58,6 +57,18 @@ def distillation_gate(
     else:
         gate = (q_t / q_s.clamp_min(torch.finfo(q_s.dtype).tiny)).clamp(max=1.0)
     return gate * mask
+
+
+def combined_target(p_teacher, gate, gold, real, *, weight: float, epsilon: float) -> torch.Tensor:
+    """The one target distribution c with loss = −Σ_{t,v} c_{t,v}·log p_S(v): half the smoothed one-hot of the gold
+    token plus half w·g_t times the teacher's. Built in place in the teacher's tensor (which it overwrites), it
+    makes the loss one dot product and its gradient one pass (c), instead of three terms each with its own pass
+    forward and backward. Pad rows of c are 0 (gate and mask are 0 there)."""
+    eps_i = epsilon / (p_teacher.size(-1) - 1)
+    combined = p_teacher.mul_((0.5 * weight) * gate.unsqueeze(-1))
+    combined.add_((0.5 * eps_i) * real.unsqueeze(-1))
+    combined.scatter_add_(-1, gold, ((0.5 * (1.0 - epsilon - eps_i)) * real).unsqueeze(-1))
+    return combined
 
 
 def distillation_objective(
@@ -93,7 +104,6 @@ def distillation_objective(
     lprobs = F.log_softmax(student_logits.to(compute_dtype), dim=-1)
     not_pad = target.ne(pad_idx)
     gold = target.masked_fill(~not_pad, 0).unsqueeze(-1)
-    eps_i = epsilon / (lprobs.size(-1) - 1)
     real = not_pad.to(compute_dtype)
 
     with torch.no_grad():
@@ -105,13 +115,7 @@ def distillation_objective(
         gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
         # KD_t = −Σ_v p_T(v)·log p_S(v) as a row-wise dot product: no [batch, time, vocab] temporary
         kd_tokens = -torch.linalg.vecdot(p_teacher, student) * real
-        # The loss is −Σ_{t,v} c_{t,v}·log p_S(v) for one combined target distribution c: half the smoothed
-        # one-hot of the gold token plus half w·g_t times the teacher's. Built in place in the teacher's tensor,
-        # it makes the loss one dot product and its gradient one pass (c), instead of three terms each with
-        # its own pass forward and backward. Pad rows of c are 0 (gate and mask are 0 there).
-        combined = p_teacher.mul_((0.5 * weight) * gate.unsqueeze(-1))
-        combined.add_((0.5 * eps_i) * real.unsqueeze(-1))
-        combined.scatter_add_(-1, gold, ((0.5 * (1.0 - epsilon - eps_i)) * real).unsqueeze(-1))
+        combined = combined_target(p_teacher, gate, gold, real, weight=weight, epsilon=epsilon)
     loss = -torch.dot(combined.reshape(-1), lprobs.reshape(-1))
 
     return {

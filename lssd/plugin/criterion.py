@@ -23,16 +23,17 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
 
+from lssd.method.flags import LEVELS, VARIANTS
 from lssd.method.objective import distillation_objective
 
 
 @dataclass
 class LSSDDistillationConfig(LabelSmoothedCrossEntropyCriterionConfig):
     distillation_weight: float = field(default=1.0, metadata={"help": "w: the weight of the KD term"})
-    distillation_variant: ChoiceEnum(["whole", "selective", "adaptive"]) = field(
+    distillation_variant: ChoiceEnum(list(VARIANTS)) = field(
         default="whole", metadata={"help": "LSSD-Whole, LSSD-Selective (hard gate) or LSSD-Adaptive (soft gate)"}
     )
-    distillation_level: ChoiceEnum(["token", "sentence"]) = field(
+    distillation_level: ChoiceEnum(list(LEVELS)) = field(
         default="token", metadata={"help": "the gate's level (Adaptive in the paper: sentence)"}
     )
     language_aware: bool = field(

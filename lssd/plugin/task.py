@@ -21,18 +21,18 @@ from __future__ import annotations
 import logging
 import os
 
-import numpy as np
 import torch
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
-from fairseq.data import data_utils
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
 from lssd import allow_fairseq_checkpoints
+from lssd.method.flags import TASK_FLAGS
 from lssd.method.history import bits_per_token
 from lssd.method.lifecycle import RunFiles, TeacherLifecycle
 from lssd.method.validation import first_token, label_smoothed_token_losses, sums_by_group
+from lssd.plugin.batches import encoder_token_pairs, language_vocab_mask, pure_batch_sampler
 from lssd.plugin.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
 
 logger = logging.getLogger(__name__)
@@ -45,14 +45,25 @@ PAIR_GATE = "pair_gate:"
 PAIR_KD_NTOKENS = "pair_kd_ntokens:"
 
 
-def dataset_of_indices(dataset, indices: np.ndarray) -> np.ndarray:
-    """For each global index of a multilingual dataset, the index of the language-pair dataset it comes from."""
-    cumulative = getattr(dataset, "cumulated_sizes", None)  # SampledMultiDataset (train)
-    if cumulative is None:
-        cumulative = getattr(dataset, "cumulative_sizes", None)  # ConcatDataset (valid/test)
-    if cumulative is None:
-        return np.zeros(len(indices), dtype=np.int64)
-    return np.searchsorted(np.asarray(cumulative), indices, side="right")
+def run_files(args) -> RunFiles:
+    """The run's files from the arguments: the history and records files a task option names, else in the save
+    directory; the checkpoint fairseq resumes from (its ``--restore-file`` logic for the default case)."""
+    save_dir = getattr(args, "save_dir", None)
+
+    def output_path(option: str, default_name: str) -> str | None:
+        path = getattr(args, option, None)
+        return path or (os.path.join(save_dir, default_name) if save_dir else None)
+
+    restore = getattr(args, "restore_file", "checkpoint_last.pt")
+    if restore == "checkpoint_last.pt" and save_dir:
+        suffix = getattr(args, "checkpoint_suffix", "") or ""
+        restore = os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
+    return RunFiles(
+        save_dir=save_dir,
+        history=output_path("per_pair_history", "history.json"),
+        records=output_path("lssd_records", "records.json"),
+        restore=restore,
+    )
 
 
 @register_task("lssd_multilingual_translation")
@@ -60,49 +71,8 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
     @staticmethod
     def add_args(parser):
         TranslationMultiSimpleEpochTask.add_args(parser)
-        parser.add_argument(
-            "--pure-batch",
-            action="store_true",
-            help="one language pair per batch, in training and validation (LSSD looks its teacher up per batch)",
-        )
-        parser.add_argument(
-            "--per-pair-history",
-            default=None,
-            metavar="FILE",
-            help="where to write the per-pair dev-loss history JSON (default: <save-dir>/history.json)",
-        )
-        parser.add_argument(
-            "--lssd-records",
-            default=None,
-            metavar="FILE",
-            help="where to write the per-epoch, per-pair LSSD records (default: <save-dir>/records.json)",
-        )
-        parser.add_argument(
-            "--lssd-warmup-epochs",
-            type=int,
-            default=1,
-            help="LSSD distils a pair in epoch e only if e > this and the pair did not improve at the last validation",
-        )
-        parser.add_argument(
-            "--lssd-single-teacher",
-            action="store_true",
-            help="ablation: the overall-best checkpoint teaches every pair",
-        )
-        parser.add_argument(
-            "--lssd-teacher-precision",
-            choices=["auto", "fp32", "fp16", "bf16"],
-            default="auto",
-            help="precision of the frozen teachers; auto: fp16 on GPU (as the original), fp32 on CPU (fp16/bf16 "
-            "matrix products are an order of magnitude slower on CPUs without native support; measured with "
-            "benchmarks/teacher_overhead.py)",
-        )
-        parser.add_argument(
-            "--lssd-max-teachers",
-            type=int,
-            default=0,
-            help="keep at most this many teacher copies (0: no cap, one per distinct best epoch): beyond it, the "
-            "pairs of the two closest best epochs share the later epoch's copy",
-        )
+        for flag, settings in TASK_FLAGS.items():
+            parser.add_argument(flag, **settings)
 
     def __init__(self, args, langs, dicts, training):
         super().__init__(args, langs, dicts, training)
@@ -115,14 +85,8 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
     def lifecycle(self) -> TeacherLifecycle:
         """LSSD's state over the run (made on first use, when the arguments and the criterion are known)."""
         if self._lifecycle is None:
-            files = RunFiles(
-                save_dir=getattr(self.args, "save_dir", None),
-                history=self.output_path("per_pair_history", "history.json"),
-                records=self.output_path("lssd_records", "records.json"),
-                restore=self.restore_path(),
-            )
             self._lifecycle = TeacherLifecycle(
-                self.lang_pairs, self.teacher_key, files, self.distilling,
+                self.lang_pairs, self.teacher_key, run_files(self.args), self.distilling,
                 single_teacher=getattr(self.args, "lssd_single_teacher", False),
                 warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
                 max_copies=getattr(self.args, "lssd_max_teachers", 0) or 0,
@@ -141,61 +105,21 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     # ----------------------------------------------------------------------------------- pure batches
     def create_batch_sampler_func(
-        self,
-        max_positions,
-        ignore_invalid_inputs,
-        max_tokens,
-        max_sentences,
-        required_batch_size_multiple=1,
-        seed=1,
+        self, max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple=1, seed=1
     ):
         if not getattr(self.args, "pure_batch", False):
             return super().create_batch_sampler_func(
                 max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple, seed
             )
-
-        def construct_pure_batches(dataset, epoch):
-            if epoch is not None:
-                dataset.set_epoch(epoch)
-            with data_utils.numpy_seed(seed):
-                indices = dataset.ordered_indices()
-            if max_positions is not None:
-                indices = self.filter_indices_by_size(indices, dataset, max_positions, ignore_invalid_inputs)
-            indices = np.asarray(indices, dtype=np.int64)
-            owners = dataset_of_indices(dataset, indices)
-            batches = []
-            for owner in np.unique(owners):
-                # ordered_indices sorted everything by length; each pair's subsequence stays sorted
-                batches.extend(
-                    dataset.batch_by_size(
-                        indices[owners == owner],
-                        max_tokens=max_tokens,
-                        max_sentences=max_sentences,
-                        required_batch_size_multiple=required_batch_size_multiple,
-                    )
-                )
-            return batches
-
-        return construct_pure_batches
+        return pure_batch_sampler(
+            self, max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple, seed
+        )
 
     # ----------------------------------------------------------------------------------- per-pair validation
     def pair_lookup(self, device) -> torch.Tensor:
         """A table from encoder language-token id to the index of its pair in ``self.lang_pairs``."""
         if self._pair_lookup is None:
-            spec = self.args.langtoks["main"][0]
-            if not spec:
-                raise ValueError("per-pair validation needs --encoder-langtok (src for X→eng, tgt for eng→X)")
-            table = torch.full((len(self.source_dictionary),), -1, dtype=torch.long)
-            for index, pair in enumerate(self.lang_pairs):
-                src, tgt = pair.split("-")
-                token = self.data_manager.get_encoder_langtok(src, tgt, spec)
-                if table[token] >= 0:
-                    raise ValueError(
-                        f"pairs {self.lang_pairs[table[token]]} and {pair} share the encoder language token; "
-                        "per-pair validation needs one pair per token (English-centric directions)"
-                    )
-                table[token] = index
-            self._pair_lookup = table
+            self._pair_lookup = encoder_token_pairs(self)
         return self._pair_lookup.to(device)
 
     def sentence_pairs(self, sample) -> torch.Tensor:
@@ -258,24 +182,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
                 self.lifecycle.add_validation(pair, loss, ntokens)
                 metrics.log_scalar(f"loss_{pair}", bits_per_token(loss, ntokens), ntokens, round=3)
 
-    # ----------------------------------------------------------------------------------- run files and state
-    def output_path(self, option: str, default_name: str) -> str | None:
-        """The file a task option names, else ``<save-dir>/<default_name>``."""
-        path = getattr(self.args, option, None)
-        if path:
-            return path
-        save_dir = getattr(self.args, "save_dir", None)
-        return os.path.join(save_dir, default_name) if save_dir else None
-
-    def restore_path(self) -> str | None:
-        """The checkpoint fairseq resumes from (its ``--restore-file`` logic for the default case)."""
-        save_dir = getattr(self.args, "save_dir", None)
-        restore = getattr(self.args, "restore_file", "checkpoint_last.pt")
-        if restore == "checkpoint_last.pt" and save_dir:
-            suffix = getattr(self.args, "checkpoint_suffix", "") or ""
-            return os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
-        return restore
-
+    # ----------------------------------------------------------------------------------- run state
     def begin_epoch(self, epoch, model):
         super().begin_epoch(epoch, model)
         self.lifecycle.begin_epoch(epoch, model, self.load_state_dict)
@@ -303,20 +210,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
     def vocab_mask(self, key: str, device):
         """The target language's pieces (``LS_dict.<lang>.txt``), specials and language token, as a bool mask."""
         if key not in self._vocab_masks:
-            dictionary = self.target_dictionary
-            path = os.path.join(self.args.data.split(os.pathsep)[0], f"LS_dict.{key}.txt")
-            mask = torch.zeros(len(dictionary), dtype=torch.bool)
-            for special in (dictionary.bos(), dictionary.pad(), dictionary.eos(), dictionary.unk()):
-                mask[special] = True
-            langtok = self.data_manager.get_decoder_langtok(key, self.args.langtoks["main"][1] or "tgt")
-            if langtok is not None:
-                mask[langtok] = True
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    index = dictionary.index(line.split()[0])
-                    if index != dictionary.unk():
-                        mask[index] = True
-            self._vocab_masks[key] = mask
+            self._vocab_masks[key] = language_vocab_mask(self, key)
         on_device = (key, str(device))
         if on_device not in self._vocab_masks:
             self._vocab_masks[on_device] = self._vocab_masks[key].to(device)

@@ -25,7 +25,7 @@ import yaml
 from lssd import config as lssd_config
 from lssd.io import DamagedFile, read_json
 from lssd.method.history import ALL
-from lssd.run.train_run import attempt_logs, run_lock_path
+from lssd.run.attempts import attempt_logs, run_lock_path
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -1,21 +1,10 @@
 """Run ``fairseq-train`` for one run of the DAG, resumably, and publish its final artifacts atomically.
 
 * The checkpoint directory (``--save-dir``) is never a Snakemake output, so a killed or timed-out job that is
-  started again resumes from ``checkpoint_last.pt`` (fairseq's own resume).
-* A run's identity is kept in ``<save-dir>/run_args.json``: the ``fairseq-train`` arguments that define the model
-  (not the logging or checkpoint-retention flags, not ``--user-dir``: ``lssd.run.commands.identity_arguments``) and
-  a SHA-256 of every data-bin file training reads (dictionaries, ``lang_list.txt``, ``LS_dict.*``, train and
-  valid binaries). A rerun with another identity (the config or the data changed) moves the old directory aside
-  to ``<save-dir>.stale-<time>`` and trains from scratch: never resumed with other data, never deleted. A raised
-  ``--max-epoch`` is the same run trained longer: it resumes; one lowered below the epochs already trained is
-  another run.
-* One trainer per run: ``<save-dir>.lock`` is held (``flock``) for the training's lifetime, by this runner and
-  the fairseq processes it starts (they inherit it, so it stays held by a trainer left running after its
-  Snakemake was killed); a second runner waits ``--lock-wait`` seconds, then stops naming the holder.
-* An unreadable or missing ``checkpoint_last.pt`` (fairseq copies it non-atomically: a kill during the copy
-  tears it) is replaced by the newest readable checkpoint before fairseq resumes, which says so in the log.
-* Every attempt's output is also kept in ``<save-dir>/logs/attempt-<N>.log`` (Snakemake deletes a job's log
-  when it starts the job again).
+  started again resumes from ``checkpoint_last.pt`` (fairseq's own resume), once the run's identity is checked
+  (``lssd.run.identity``: another config or other data moves the old directory aside and trains from scratch).
+* One trainer per run, every attempt's output kept in ``<save-dir>/logs/attempt-<N>.log`` (``lssd.run.attempts``);
+  a torn ``checkpoint_last.pt`` is replaced by the newest readable checkpoint (``lssd.run.checkpoints``).
 * The device flags are chosen here, at run time: ``--cpu`` without CUDA, ``--fp16`` on a GPU when asked for,
   and the data-parallel world size: every GPU the job sees (``--distributed-world-size N``; fairseq spawns one
   process per GPU on this node), or without a GPU ``--cpu-workers N`` CPU processes (default 1) that this
@@ -33,12 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import hashlib
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -46,12 +30,12 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lssd.io import copy_file, write_json
+from lssd.io import copy_file
 from lssd.run import gpus
+from lssd.run.attempts import AttemptLog, RunLocked, training_lock
+from lssd.run.checkpoints import prune_fallback_checkpoints, readable_checkpoint, recover_last_checkpoint
 from lssd.run.cli import (
     cpu_worker_environment,
     file_init_method,
@@ -59,258 +43,10 @@ from lssd.run.cli import (
     split_passthrough,
     visible_gpu_count,
 )
-from lssd.run.commands import identity_arguments, option_value, runtime_train_arguments
+from lssd.run.commands import runtime_train_arguments
+from lssd.run.identity import move_aside, prepare_save_dir
 
-ARGS_FILE = "run_args.json"
-IDENTITY_FORMAT = 2
 FAIRSEQ_TRAIN = (sys.executable, "-m", "fairseq_cli.train")
-# the data-bin files fairseq-train reads (the test split and the manifest do not change a trained model)
-TRAINING_DATA = re.compile(r"(dict\..*\.txt|LS_dict\..*\.txt|lang_list\.txt|(train|valid)\..*\.(bin|idx))")
-EPOCH_CHECKPOINT = re.compile(r"checkpoint(\d+|_\d+_\d+)\.pt")
-Say = Callable[[str], None]
-
-
-def data_fingerprint(data_bin: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every data-bin file that training reads, by file name."""
-    root = Path(data_bin)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data-bin {root} does not exist")
-    digests = {}
-    for path in sorted(root.iterdir()):
-        if path.is_file() and TRAINING_DATA.fullmatch(path.name):
-            with open(path, "rb") as handle:
-                digests[path.name] = hashlib.file_digest(handle, "sha256").hexdigest()
-    return digests
-
-
-def run_identity(args: list[str]) -> dict:
-    """What defines a run's model: its model-defining arguments and the data it trains on (the data-bin is the
-    first, positional, fairseq argument)."""
-    return {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
-
-
-def trained_epochs(save_dir: Path) -> int:
-    """Epochs the run in ``save_dir`` has validated (its history file), 0 when unknown."""
-    try:
-        history = json.loads((save_dir / "history.json").read_text(encoding="utf-8"))
-        return max((len(values) for values in history.values()), default=0)
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
-def identity_change(recorded, wanted: dict) -> str | None:
-    """Why a save dir recorded with ``recorded`` cannot be resumed as ``wanted``; None when it can."""
-    if isinstance(recorded, list):  # written by an earlier version: the full argument list, no data
-        recorded = {"args": identity_arguments(recorded), "data": None}
-    if not isinstance(recorded, dict) or recorded.get("args") != wanted["args"]:
-        return "the training arguments changed"
-    if recorded.get("data") is not None and recorded["data"] != wanted["data"]:
-        old, new = recorded["data"], wanted["data"]
-        changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
-        return f"the training data changed ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
-    return None
-
-
-def move_aside(save_dir: Path, reason: str, say: Say) -> None:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}")
-    number = 1
-    while stale.exists():  # moved aside twice in one second
-        number += 1
-        stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}-{number}")
-    say(f"{reason}: moving the old {save_dir} to {stale}")
-    os.replace(save_dir, stale)
-
-
-def prepare_save_dir(save_dir: Path, args: list[str], say: Say = print) -> None:
-    """Create the save dir, or move an existing one aside when it holds another run (see the module's doc)."""
-    wanted = run_identity(args)
-    record = save_dir / ARGS_FILE
-    reason = None
-    if record.exists():
-        try:
-            recorded = json.loads(record.read_text(encoding="utf-8"))
-            reason = identity_change(recorded, wanted)
-        except ValueError:
-            recorded, reason = None, f"{record} is unreadable"
-        max_epoch = option_value(args, "--max-epoch")
-        done = trained_epochs(save_dir)
-        if reason is None and max_epoch is not None and 0 < int(max_epoch) < done:
-            reason = f"max_epoch {max_epoch} is below the {done} epochs this run has trained"
-        if reason is None:
-            detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
-            if isinstance(recorded, list) or recorded.get("data") is None:
-                # an earlier version recorded the arguments only: the data is recorded from now on
-                write_json(record, wanted)
-                say(f"resuming in {save_dir} (same arguments; its data was not recorded, from now on it is; {detail})")
-            else:
-                say(f"resuming in {save_dir} (same arguments and data; {detail})")
-            return
-    elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
-        reason = f"{save_dir} has checkpoints of unknown settings"
-    if reason:
-        move_aside(save_dir, reason, say)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    write_json(record, wanted)
-
-
-def readable_checkpoint(path: Path) -> bool:
-    """A complete torch checkpoint (its zip directory present and every member's CRC right)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
-        return False
-
-
-def recover_last_checkpoint(save_dir: Path, say: Say = print) -> bool:
-    """Make ``checkpoint_last.pt`` readable before fairseq resumes from it; False when nothing readable is left.
-
-    fairseq writes its first checkpoint of a save atomically and copies it to the others (``checkpoint_best.pt``,
-    ``checkpoint_last.pt``) in place: a kill during that copy leaves a torn file that every retry would fail on.
-    The newest readable checkpoint replaces it (the epoch checkpoint kept for this purpose holds the same state;
-    the task then restores the history, teachers and records from it).
-    """
-    last = save_dir / "checkpoint_last.pt"
-    if last.exists() and readable_checkpoint(last):
-        return True
-    others = [path for path in save_dir.glob("checkpoint*.pt") if path.name != last.name]
-    if not last.exists() and not others:
-        return True  # a new run
-    for candidate in sorted(others, key=lambda path: path.stat().st_mtime_ns, reverse=True):
-        if readable_checkpoint(candidate):
-            state = "is unreadable (torn by a kill during fairseq's copy)" if last.exists() else "is missing"
-            say(f"{last} {state}: resuming from {candidate.name}, the newest readable checkpoint")
-            copy_file(candidate, last)
-            return True
-    return False
-
-
-def prune_fallback_checkpoints(save_dir: Path, say: Say = print) -> None:
-    """After a finished training: delete the epoch and mid-epoch checkpoints (``checkpoint_last.pt`` verified)."""
-    if not readable_checkpoint(save_dir / "checkpoint_last.pt"):
-        say(f"keeping the epoch checkpoints: {save_dir / 'checkpoint_last.pt'} is not readable")
-        return
-    for path in save_dir.iterdir():
-        if EPOCH_CHECKPOINT.fullmatch(path.name):
-            path.unlink()
-
-
-def lock_holders(lock_path: Path) -> list[str]:
-    """The local processes that have ``lock_path`` open, as 'pid (command)'."""
-    holders = []
-    target = os.path.realpath(lock_path)
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-            if any(os.path.realpath(f"/proc/{entry}/fd/{fd}") == target for fd in fds):
-                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                holders.append(f"{entry} ({command.strip()[:120]})")
-        except OSError:
-            continue
-    return holders
-
-
-def run_lock_path(save_dir: Path) -> Path:
-    """``<save-dir>.lock``: beside the save dir, so that it stays put when the save dir is moved aside."""
-    return save_dir.with_name(save_dir.name + ".lock")
-
-
-ATTEMPT_LOG = re.compile(r"attempt-(\d+)\.log")
-
-
-def attempt_logs(save_dir: Path) -> list[Path]:
-    """The run's attempt logs (``<save-dir>/logs/attempt-<N>.log``), oldest first."""
-    logs = save_dir / "logs"
-    numbered = []
-    for path in logs.glob("attempt-*.log"):
-        match = ATTEMPT_LOG.fullmatch(path.name)
-        if match:
-            numbered.append((int(match.group(1)), path))
-    return [path for _, path in sorted(numbered)]
-
-
-class RunLocked(RuntimeError):
-    """Another trainer holds the run's lock."""
-
-
-@contextlib.contextmanager
-def training_lock(save_dir: Path, wait_s: float = 0.0, poll_s: float = 0.5) -> Iterator[int]:
-    """Hold ``<save-dir>.lock`` (flock) for the block; yields the descriptor, for the trainer processes to inherit.
-
-    Raises :class:`RunLocked` naming the holder when another trainer still holds it after ``wait_s`` seconds.
-    """
-    lock_path = run_lock_path(save_dir)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    recorded = Path(lock_path).read_text(encoding="utf-8", errors="replace").strip()
-                    holders = lock_holders(lock_path)
-                    raise RunLocked(
-                        f"another trainer is training this run: {lock_path} is held ({recorded or 'no record'}"
-                        + (f"; processes holding it here: {', '.join(holders)}" if holders else "")
-                        + "). Wait for it to finish or stop it (kill the pids above), then run again."
-                    ) from None
-                time.sleep(poll_s)
-        os.ftruncate(fd, 0)
-        os.pwrite(
-            fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0
-        )
-        yield fd
-    finally:
-        os.close(fd)  # releases the lock unless a trainer process still has it open
-
-
-class AttemptLog:
-    """This attempt's console output, also kept in ``<save-dir>/logs/attempt-<N>.log``."""
-
-    def __init__(self) -> None:
-        self.path: Path | None = None
-        self.handle = None
-        self.pending: list[str] = []
-
-    def say(self, message: str) -> None:
-        print(message, flush=True)
-        if self.handle is None:
-            self.pending.append(message + "\n")
-        else:
-            self.handle.write(message + "\n")
-            self.handle.flush()
-
-    def open(self, save_dir: Path) -> None:
-        (save_dir / "logs").mkdir(parents=True, exist_ok=True)
-        previous = attempt_logs(save_dir)
-        number = int(ATTEMPT_LOG.fullmatch(previous[-1].name).group(1)) + 1 if previous else 1
-        self.path = save_dir / "logs" / f"attempt-{number}.log"
-        self.handle = open(self.path, "a", encoding="utf-8")
-        self.handle.write(
-            f"# attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on {socket.gethostname()}, pid {os.getpid()}\n"
-        )
-        self.handle.writelines(self.pending)
-        self.handle.flush()
-        self.pending = []
-        print(f"this attempt's log: {self.path}", flush=True)
-
-    def write_bytes(self, data: bytes) -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        if self.handle is not None:
-            self.handle.write(data.decode("utf-8", errors="replace"))
-            self.handle.flush()
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
 
 
 def training_commands(

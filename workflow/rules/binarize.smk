@@ -6,7 +6,7 @@ rule binarize:
     input:
         encoded_languages,
     output:
-        directory("results/bin/{dataset}"),
+        directory(path("bin")),
     log:
         "logs/binarize/{dataset}.log",
     threads: 2
@@ -14,7 +14,9 @@ rule binarize:
         spec=lambda w: dataset_json(w, "binarize"),
         max_positions=lambda w: dataset_max_positions(w.dataset)[0],
         max_positions_key=lambda w: dataset_max_positions(w.dataset)[1],
+        encoded=lambda w, input: os.path.dirname(input[0]),
+        data=lambda w: path("data", dataset=w.dataset),
     shell:
-        "python -m lssd.data.binarize --spec {params.spec:q} --encoded results/spm/{wildcards.dataset}/encoded --outdir {output} --workers {threads}"
+        "python -m lssd.data.binarize --spec {params.spec:q} --encoded {params.encoded} --outdir {output} --workers {threads}"
         " --max-positions {params.max_positions} --max-positions-key {params.max_positions_key:q}"
-        " --data results/data/{wildcards.dataset} > {log} 2>&1"
+        " --data {params.data} > {log} 2>&1"

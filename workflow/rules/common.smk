@@ -8,25 +8,50 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import snakemake.utils
-import yaml
-from snakemake.utils import validate
 
 from lssd.run import commands
 from lssd import config as lssd_config
+from lssd import config_checks
 from lssd.run import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
 from lssd.run.evaluate import TABLE_METRICS
+from lssd.data.parallel import parallel_path
 from lssd.data.spm import model_for_side
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+
+# Every output of the workflow, written once: the rules' outputs and the helpers below fill these in.
+PATHS = {
+    "download": "results/downloads/{file}",
+    "data": "results/data/{dataset}",
+    "spm_model": "results/spm/{dataset}/models/spm.{model}.model",
+    "spm_vocab": "results/spm/{dataset}/models/spm.{model}.vocab",
+    "encoded": "results/spm/{dataset}/encoded/{lang}",
+    "bin": "results/bin/{dataset}",
+    "run": "results/train/{dataset}/{direction}/{method}/seed{seed}",
+    "eval": "results/eval/{dataset}/{direction}/{method}/seed{seed}",
+    "significance": "results/significance/{dataset}/{direction}/{method}.json",
+    "tables": "results/tables/{dataset}/{direction}",
+    "figures": "results/figures/{dataset}/{direction}",
+}
+
+
+class KeepWildcards(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def path(name, **values):
+    """``PATHS[name]`` with the given wildcards filled in; the others stay wildcards (for rule outputs)."""
+    return PATHS[name].format_map(KeepWildcards(values))
+
+
 try:
-    lssd_config.check_config_files(workflow.configfiles)
+    config_checks.check_config_files(workflow.configfiles)
     # nested --config values arrive as strings ('1'): give them their YAML types before validating
-    snakemake.utils.update_config(config, lssd_config.typed_overrides(dict(workflow.config_settings.config)))
-    validate(config, schema="../schemas/config.schema.yaml")
-    lssd_config.check_schema(config, yaml.safe_load(SCHEMA.read_text(encoding="utf-8")))
-    lssd_config.check(config)
+    snakemake.utils.update_config(config, config_checks.typed_overrides(dict(workflow.config_settings.config)))
+    config_checks.validate_config(config, SCHEMA)
 except lssd_config.ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
 
@@ -115,7 +140,8 @@ def language_roles_arg(dataset):
 
 
 def run_dir(dataset, direction, method, seed, *parts):
-    return os.path.join(f"results/train/{dataset}/{direction}/{method}/seed{seed}", *parts)
+    """A run's directory (or a file in it)."""
+    return os.path.join(path("run", dataset=dataset, direction=direction, method=method, seed=seed), *parts)
 
 
 def user_parallel_files(wildcards):
@@ -127,7 +153,7 @@ def user_parallel_files(wildcards):
 
 def dataset_downloads(wildcards):
     return [
-        f"results/downloads/{name}" for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])
+        path("download", file=name) for name in lssd_config.dataset_downloads(config["datasets"][wildcards.dataset])
     ]
 
 
@@ -159,7 +185,7 @@ def download_file(entry_json, output, log):
 def train_args(wildcards):
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     args = commands.train_arguments(
-        data_bin=f"results/bin/{wildcards.dataset}",
+        data_bin=path("bin", dataset=wildcards.dataset),
         save_dir=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoints"),
         pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
         direction=wildcards.direction,
@@ -188,7 +214,7 @@ def generate_args(wildcards):
     # params that do not depend on the input files
     return shlex.join(
         commands.generate_arguments(
-            data_bin=f"results/bin/{wildcards.dataset}",
+            data_bin=path("bin", dataset=wildcards.dataset),
             model=run_dir(
                 wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoint_best.pt"
             ),
@@ -226,25 +252,27 @@ def foreign_side(wildcards):
 def reference_file(wildcards):
     pivot = config["datasets"][wildcards.dataset]["pivot"]
     lang = foreign_side(wildcards)
-    return f"results/data/{wildcards.dataset}/{wildcards.split}.{lang}-{pivot}.{target_side(wildcards)}"
+    return str(
+        parallel_path(path("data", dataset=wildcards.dataset), wildcards.split, lang, pivot, target_side(wildcards))
+    )
 
 
 def encoding_models(wildcards):
     """The SentencePiece models that encode one language's pair (its own and the pivot's, or the joint one)."""
     spec = config["datasets"][wildcards.dataset]
     names = {model_for_side(spec, wildcards.lang), model_for_side(spec, spec["pivot"])}
-    return [f"results/spm/{wildcards.dataset}/models/spm.{name}.model" for name in sorted(names)]
+    return [path("spm_model", dataset=wildcards.dataset, model=name) for name in sorted(names)]
 
 
 def encoded_languages(wildcards):
     spec = config["datasets"][wildcards.dataset]
-    return [f"results/spm/{wildcards.dataset}/encoded/{lang}" for lang in lssd_config.dataset_languages(spec)]
+    return [path("encoded", dataset=wildcards.dataset, lang=lang) for lang in lssd_config.dataset_languages(spec)]
 
 
 def target_spm_model(wildcards):
     spec = config["datasets"][wildcards.dataset]
     name = model_for_side(spec, target_side(wildcards))
-    return f"results/spm/{wildcards.dataset}/models/spm.{name}.model"
+    return path("spm_model", dataset=wildcards.dataset, model=name)
 
 
 def target_spm_models(wildcards):
@@ -282,7 +310,7 @@ def compared_methods():
 
 def eval_dir(dataset, direction, method, seed):
     """A run's evaluation directory: the evaluate rule's output, holding every pair's and split's files."""
-    return f"results/eval/{dataset}/{direction}/{method}/seed{seed}"
+    return path("eval", dataset=dataset, direction=direction, method=method, seed=seed)
 
 
 def eval_path(dataset, direction, method, seed, pair, split, ext):
@@ -309,7 +337,7 @@ def significance_inputs(wildcards):
 
 
 def significance_files(dataset, direction):
-    return [f"results/significance/{dataset}/{direction}/{method}.json" for method in compared_methods()]
+    return [path("significance", dataset=dataset, direction=direction, method=method) for method in compared_methods()]
 
 
 def run_files(dataset, direction, name, methods=None, seeds=None):
@@ -352,7 +380,7 @@ def table_outputs():
     marked for the report."""
     return {
         f"{metric}_{ext}": report(
-            f"results/tables/{{dataset}}/{{direction}}.{metric}.{ext}",
+            f"{path('tables')}.{metric}.{ext}",
             caption="../report/tables.rst",
             category="{dataset}",
             subcategory="{direction}",
@@ -363,17 +391,58 @@ def table_outputs():
     }
 
 
+FIGURE_FORMATS = {"png": "PNG", "pdf": "PDF"}
+
+
+def figure_outputs(name, title, caption):
+    """A figure rule's outputs (PNG and PDF), marked for the report."""
+    return {
+        ext: report(
+            f"{path('figures')}/{name}.{ext}",
+            caption=f"../report/{caption}.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"figure": title, "format": label},
+        )
+        for ext, label in FIGURE_FORMATS.items()
+    }
+
+
+def convergence_outputs():
+    """The convergence rule's outputs: per pair and per run, in CSV and Markdown, marked for the report."""
+    tables = {
+        "detail": ("convergence", "convergence per pair"),
+        "summary": ("convergence_summary", "convergence per run"),
+    }
+    return {
+        f"{key}_{ext}": report(
+            f"{path('tables')}.{name}.{ext}",
+            caption="../report/convergence.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": title, "format": label},
+        )
+        for key, (name, title) in tables.items()
+        for ext, label in (("csv", "CSV"), ("md", "Markdown"))
+    }
+
+
+def output_prefix(output_file, suffix):
+    """The prefix a report program writes to, from one of its outputs (``<prefix><suffix>``)."""
+    return output_file.removesuffix(suffix)
+
+
 def report_targets():
     targets = []
     for dataset in config["run"]["datasets"]:
         for direction in config["run"]["directions"]:
-            tables = f"results/tables/{dataset}/{direction}"
+            tables = path("tables", dataset=dataset, direction=direction)
             for metric in TABLE_METRICS:
                 targets += [f"{tables}.{metric}.{ext}" for ext in TABLE_FORMATS]
             targets += [
                 f"{tables}.{name}.{ext}" for name in ("convergence", "convergence_summary") for ext in ("csv", "md")
             ]
-            figures = f"results/figures/{dataset}/{direction}"
+            figures = path("figures", dataset=dataset, direction=direction)
             names = ["compare"] + (["curves"] if BASELINE in config["run"]["methods"] else [])
             names += ["distillation"] if lssd_methods() else []
             targets += [f"{figures}/{name}.{ext}" for name in names for ext in ("png", "pdf")]

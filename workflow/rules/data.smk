@@ -6,7 +6,7 @@
 rule download:
     """One file of the downloads table, verified (size, sha256/md5) before it is renamed into place."""
     output:
-        "results/downloads/{file}",
+        path("download"),
     log:
         "logs/downloads/{file}.log",
     wildcard_constraints:
@@ -23,7 +23,7 @@ rule download:
 rule prepare_demo:
     """The demo corpus, extracted from the gettext catalogs of the installed Django package."""
     output:
-        directory("results/data/{dataset}"),
+        directory(path("data")),
     log:
         "logs/data/{dataset}.log",
     wildcard_constraints:
@@ -39,7 +39,7 @@ rule prepare_ted:
     input:
         archive=dataset_downloads,
     output:
-        directory("results/data/{dataset}"),
+        directory(path("data")),
     log:
         "logs/data/{dataset}.log",
     wildcard_constraints:
@@ -59,7 +59,7 @@ rule prepare_wmt:
     input:
         dataset_downloads,
     output:
-        directory("results/data/{dataset}"),
+        directory(path("data")),
     log:
         "logs/data/{dataset}.log",
     wildcard_constraints:
@@ -69,8 +69,9 @@ rule prepare_wmt:
         runtime=360,
     params:
         spec=lambda w: dataset_json(w, "data"),
+        downloads=lambda w, input: os.path.dirname(input[0]),
     shell:
-        "python -m lssd.data.wmt --spec {params.spec:q} --name {wildcards.dataset} --downloads results/downloads"
+        "python -m lssd.data.wmt --spec {params.spec:q} --name {wildcards.dataset} --downloads {params.downloads}"
         " --outdir {output} > {log} 2>&1"
 
 
@@ -79,7 +80,7 @@ rule prepare_parallel_files:
     input:
         user_parallel_files,
     output:
-        directory("results/data/{dataset}"),
+        directory(path("data")),
     log:
         "logs/data/{dataset}.log",
     wildcard_constraints:

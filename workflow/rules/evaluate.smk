@@ -5,9 +5,9 @@
 rule evaluate:
     input:
         model=run_dir("{dataset}", "{direction}", "{method}", "{seed}", "checkpoint_best.pt"),
-        bin="results/bin/{dataset}",
+        bin=path("bin"),
         spm=target_spm_models,
-        data="results/data/{dataset}",
+        data=path("data"),
     output:
         directory(eval_dir("{dataset}", "{direction}", "{method}", "{seed}")),
     log:

@@ -6,9 +6,9 @@ rule significance:
     """Paired bootstrap (sacrebleu) of one method against the baseline, per pair, on the first seed."""
     input:
         hypotheses=significance_inputs,
-        data="results/data/{dataset}",
+        data=path("data"),
     output:
-        "results/significance/{dataset}/{direction}/{method}.json",
+        path("significance"),
     log:
         "logs/significance/{dataset}/{direction}/{method}.log",
     params:
@@ -19,7 +19,7 @@ rule significance:
 
 rule tables:
     input:
-        data="results/data/{dataset}",
+        data=path("data"),
         evaluations=lambda w: evaluation_dirs(w.dataset, w.direction),
         significance=lambda w: significance_files(w.dataset, w.direction),
     output:
@@ -33,9 +33,10 @@ rule tables:
         setting=lambda w: paper_setting_args(w.dataset),
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
         results=lambda w: " ".join(evaluation_files(w.dataset, w.direction)),
+        prefix=lambda w, output: output_prefix(output.bleu_csv, ".bleu.csv"),
     shell:
         "python -m lssd.report.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
-        " --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction} --title {params.title:q}"
+        " --out-prefix {params.prefix} --title {params.title:q}"
         " --direction {wildcards.direction} {params.setting} {params.significance}"
         " {params.results} > {log} 2>&1"
 
@@ -45,41 +46,15 @@ rule convergence:
         histories=lambda w: run_files(w.dataset, w.direction, "history.json"),
         records=lambda w: run_files(w.dataset, w.direction, "records.json"),
     output:
-        detail_csv=report(
-            "results/tables/{dataset}/{direction}.convergence.csv",
-            caption="../report/convergence.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "convergence per pair", "format": "CSV"},
-        ),
-        detail_md=report(
-            "results/tables/{dataset}/{direction}.convergence.md",
-            caption="../report/convergence.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "convergence per pair", "format": "Markdown"},
-        ),
-        summary_csv=report(
-            "results/tables/{dataset}/{direction}.convergence_summary.csv",
-            caption="../report/convergence.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "convergence per run", "format": "CSV"},
-        ),
-        summary_md=report(
-            "results/tables/{dataset}/{direction}.convergence_summary.md",
-            caption="../report/convergence.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"table": "convergence per run", "format": "Markdown"},
-        ),
+        **convergence_outputs(),
     log:
         "logs/tables/{dataset}/{direction}.convergence.log",
     params:
+        prefix=lambda w, output: output_prefix(output.detail_csv, ".convergence.csv"),
         runs=convergence_args,
         title=lambda w: f"{w.dataset} {w.direction}",
     shell:
-        "python -m lssd.report.convergence {params.runs} --out-prefix results/tables/{wildcards.dataset}/{wildcards.direction}"
+        "python -m lssd.report.convergence {params.runs} --out-prefix {params.prefix}"
         " --title {params.title:q} > {log} 2>&1"
 
 
@@ -87,61 +62,37 @@ rule figure_curves:
     """Figure (a): the baseline's per-pair dev-loss curves (first seed)."""
     input:
         history=lambda w: run_dir(w.dataset, w.direction, BASELINE, FIRST_SEED, "history.json"),
-        data="results/data/{dataset}",
+        data=path("data"),
     output:
-        png=report(
-            "results/figures/{dataset}/{direction}/curves.png",
-            caption="../report/curves.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "dev-loss curves (baseline)", "format": "PNG"},
-        ),
-        pdf=report(
-            "results/figures/{dataset}/{direction}/curves.pdf",
-            caption="../report/curves.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "dev-loss curves (baseline)", "format": "PDF"},
-        ),
+        **figure_outputs("curves", "dev-loss curves (baseline)", "curves"),
     log:
         "logs/figures/{dataset}/{direction}.curves.log",
     params:
+        out=lambda w, output: output_prefix(output.png, ".png"),
         roles=lambda w: language_roles_arg(w.dataset),
         title=lambda w: f"{w.dataset} {w.direction}, baseline, seed {FIRST_SEED}",
     shell:
         "python -m lssd.report.figures curves --history {input.history} --manifest {input.data}/manifest.json"
-        " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/curves > {log} 2>&1"
+        " --roles {params.roles:q} --title {params.title:q} --out {params.out} > {log} 2>&1"
 
 
 rule figure_compare:
     """Figure (b): each pair's dev loss, the baseline against every LSSD variant (first seed)."""
     input:
         histories=lambda w: run_files(w.dataset, w.direction, "history.json", seeds=[FIRST_SEED]),
-        data="results/data/{dataset}",
+        data=path("data"),
     output:
-        png=report(
-            "results/figures/{dataset}/{direction}/compare.png",
-            caption="../report/compare.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "baseline vs LSSD per pair", "format": "PNG"},
-        ),
-        pdf=report(
-            "results/figures/{dataset}/{direction}/compare.pdf",
-            caption="../report/compare.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "baseline vs LSSD per pair", "format": "PDF"},
-        ),
+        **figure_outputs("compare", "baseline vs LSSD per pair", "compare"),
     log:
         "logs/figures/{dataset}/{direction}.compare.log",
     params:
+        out=lambda w, output: output_prefix(output.png, ".png"),
         roles=lambda w: language_roles_arg(w.dataset),
         histories=lambda w: named_files(w, "history.json", config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
         "python -m lssd.report.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
-        " --roles {params.roles:q} --title {params.title:q} --out results/figures/{wildcards.dataset}/{wildcards.direction}/compare > {log} 2>&1"
+        " --roles {params.roles:q} --title {params.title:q} --out {params.out} > {log} 2>&1"
 
 
 rule figure_distillation:
@@ -149,25 +100,13 @@ rule figure_distillation:
     input:
         records=lambda w: run_files(w.dataset, w.direction, "records.json", methods=lssd_methods(), seeds=[FIRST_SEED]),
     output:
-        png=report(
-            "results/figures/{dataset}/{direction}/distillation.png",
-            caption="../report/distillation.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "distillation per pair and epoch", "format": "PNG"},
-        ),
-        pdf=report(
-            "results/figures/{dataset}/{direction}/distillation.pdf",
-            caption="../report/distillation.rst",
-            category="{dataset}",
-            subcategory="{direction}",
-            labels={"figure": "distillation per pair and epoch", "format": "PDF"},
-        ),
+        **figure_outputs("distillation", "distillation per pair and epoch", "distillation"),
     log:
         "logs/figures/{dataset}/{direction}.distillation.log",
     params:
+        out=lambda w, output: output_prefix(output.png, ".png"),
         records=lambda w: named_files(w, "records.json", lssd_methods()),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
         "python -m lssd.report.figures distillation --records {params.records} --title {params.title:q}"
-        " --out results/figures/{wildcards.dataset}/{wildcards.direction}/distillation > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"

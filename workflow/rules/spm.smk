@@ -5,10 +5,10 @@
 
 rule spm_train:
     input:
-        "results/data/{dataset}",
+        path("data"),
     output:
-        model="results/spm/{dataset}/models/spm.{model}.model",
-        vocab="results/spm/{dataset}/models/spm.{model}.vocab",
+        model=path("spm_model"),
+        vocab=path("spm_vocab"),
     log:
         "logs/spm/{dataset}.{model}.train.log",
     threads: lambda w: config["datasets"][w.dataset]["spm"]["num_threads"]
@@ -16,21 +16,23 @@ rule spm_train:
         spec=lambda w: dataset_json(w, "spm"),
         # not {threads}: Snakemake scales that down to --cores, and SentencePiece's model depends on it
         num_threads=lambda w: config["datasets"][w.dataset]["spm"]["num_threads"],
+        models=lambda w, output: os.path.dirname(output.model),
     shell:
-        "python -m lssd.data.spm train --spec {params.spec:q} --data {input} --models results/spm/{wildcards.dataset}/models"
+        "python -m lssd.data.spm train --spec {params.spec:q} --data {input} --models {params.models}"
         " --model {wildcards.model} --threads {params.num_threads} --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule spm_encode:
     input:
-        data="results/data/{dataset}",
+        data=path("data"),
         models=encoding_models,
     output:
-        directory("results/spm/{dataset}/encoded/{lang}"),
+        directory(path("encoded")),
     log:
         "logs/spm/{dataset}.{lang}.encode.log",
     params:
         spec=lambda w: dataset_json(w, "spm"),
+        models=lambda w, input: os.path.dirname(input.models[0]),
     shell:
-        "python -m lssd.data.spm encode --spec {params.spec:q} --data {input.data} --models results/spm/{wildcards.dataset}/models"
+        "python -m lssd.data.spm encode --spec {params.spec:q} --data {input.data} --models {params.models}"
         " --lang {wildcards.lang} --outdir {output} > {log} 2>&1"

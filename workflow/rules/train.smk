@@ -6,11 +6,11 @@
 
 rule train:
     input:
-        bin="results/bin/{dataset}",
+        bin=path("bin"),
     output:
-        best="results/train/{dataset}/{direction}/{method}/seed{seed}/checkpoint_best.pt",
-        history="results/train/{dataset}/{direction}/{method}/seed{seed}/history.json",
-        records="results/train/{dataset}/{direction}/{method}/seed{seed}/records.json",
+        best=f"{path('run')}/checkpoint_best.pt",
+        history=f"{path('run')}/history.json",
+        records=f"{path('run')}/records.json",
     log:
         "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
     threads: config["run"]["threads_per_training"]
@@ -19,7 +19,7 @@ rule train:
         mem_mb=lambda w: training_resource(w, "mem_mb"),
         runtime=lambda w: training_resource(w, "runtime_minutes"),
     params:
-        save_dir=lambda w: run_dir(w.dataset, w.direction, w.method, w.seed, "checkpoints"),
+        save_dir=lambda w, output: os.path.join(os.path.dirname(output.best), "checkpoints"),
         args=train_args,
         fp16="--fp16" if config["run"]["fp16"] else "",
         cpu_workers=config["run"]["cpu_workers_per_training"],

@@ -1,0 +1,278 @@
+"""Config checks run before any job (``workflow/rules/common.smk``): the JSON schema, strictly (integers are
+integers, override blocks validated as the blocks they override), a YAML key given twice, ``--config`` values typed
+as YAML, and the cross-references between blocks; every error names the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from lssd.config import DIRECTIONS, ConfigError, dataset_languages, method_settings
+from lssd.method.flags import CRITERION_ARGS, TASK_ARGS
+
+
+def check_method_args(where: str, args: dict, allowed: dict) -> None:
+    """Names and values of criterion/task flags: an unknown one or a bad value names its key."""
+    for name, value in args.items():
+        if name not in allowed:
+            raise ConfigError(f"{where}.{name}: unknown setting (known: {', '.join(allowed)})")
+        kinds = allowed[name]
+        if all(isinstance(kind, str) for kind in kinds):
+            if value not in kinds:
+                raise ConfigError(f"{where}.{name}: '{value}' is not one of {', '.join(kinds)}")
+        elif isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            expected = " or ".join(kind.__name__ for kind in kinds)
+            raise ConfigError(f"{where}.{name}: {value!r} is not a {expected}")
+        elif not isinstance(value, bool) and isinstance(value, (int, float)) and value < 0:
+            raise ConfigError(f"{where}.{name}: {value} must not be negative")
+
+
+def check_methods(config: dict) -> None:
+    for name, method in (config.get("methods") or {}).items():
+        blocks = [(f"methods.{name}", method)]
+        blocks += [(f"methods.{name}.by_direction.{d}", o or {}) for d, o in (method.get("by_direction") or {}).items()]
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            blocks += [(f"methods.{name}.by_dataset.{dataset}.{d}", o or {}) for d, o in (by_direction or {}).items()]
+        for where, block in blocks:
+            if method["criterion"] == "lssd_distillation":
+                check_method_args(f"{where}.criterion_args", block.get("criterion_args") or {}, CRITERION_ARGS)
+            check_method_args(f"{where}.task_args", block.get("task_args") or {}, TASK_ARGS)
+
+
+def key_path(path) -> str:
+    """``run.seeds[0]`` for jsonschema's path ``['run', 'seeds', 0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def strict_validator(schema: dict):
+    """A validator of ``schema`` for which an integer is an int: jsonschema accepts 2.0 (and 1e20) as integers,
+    which fairseq and SentencePiece then reject, or read as something else, hours later."""
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
+def without_defaults(schema):
+    """The schema with every ``default`` removed (for override blocks: a default there would override)."""
+    if isinstance(schema, dict):
+        return {key: without_defaults(value) for key, value in schema.items() if key != "default"}
+    if isinstance(schema, list):
+        return [without_defaults(value) for value in schema]
+    return schema
+
+
+def override_blocks(config: dict):
+    """Every block of training overrides, with its key: the presets' by_direction, the methods' training."""
+    for name, preset in (config.get("trainings") or {}).items():
+        for direction, block in (preset.get("by_direction") or {}).items():
+            yield ["trainings", name, "by_direction", direction], block
+    for name, method in (config.get("methods") or {}).items():
+        for direction, block in (method.get("by_direction") or {}).items():
+            if (block or {}).get("training") is not None:
+                yield ["methods", name, "by_direction", direction, "training"], block["training"]
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            for direction, block in (by_direction or {}).items():
+                if (block or {}).get("training") is not None:
+                    yield ["methods", name, "by_dataset", dataset, direction, "training"], block["training"]
+
+
+def first_error(validator, instance, prefix=(), unknown="unknown setting") -> str | None:
+    """The first error, as ``key.path: message``; an unexpected key is named itself (``key.path.name: unknown``)."""
+    errors = sorted(validator.iter_errors(instance), key=lambda error: [str(p) for p in error.absolute_path])
+    if not errors:
+        return None
+    error = errors[0]
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            return f"{key_path([*path, extra[0]])}: {unknown}"
+    where = key_path(path)
+    return f"{where}: {error.message}" if where else error.message
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """What Snakemake's schema validation lets through: floats where integers are meant, and the override blocks
+    (``trainings.<p>.by_direction.<d>``, ``methods.<m>...training``), which must satisfy the training schema's
+    types and bounds key by key (``max_epoch: 0`` would make fairseq train forever)."""
+    message = first_error(strict_validator(schema), config)
+    if message:
+        raise ConfigError(message)
+    training = without_defaults(schema["$defs"]["training"])
+    override = {
+        "$schema": schema.get("$schema"),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {key: value for key, value in training["properties"].items() if key != "by_direction"},
+    }
+    validator = strict_validator(override)
+    for path, block in override_blocks(config):
+        message = first_error(validator, block or {}, path, unknown="unknown training setting")
+        if message:
+            raise ConfigError(message)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{Path(node.start_mark.name)}, line {key_node.start_mark.line + 1}: '{key}' is given twice "
+                    f"(also on line {seen[key] + 1}); YAML would keep only the last one"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths) -> None:
+    """Each config file parses without a key given twice in a mapping (a language listed twice, say)."""
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+
+
+def typed_overrides(overrides: dict) -> dict:
+    """``--config`` values with YAML's types: Snakemake parses a nested ``--config 'run={seeds: [1, 2]}'`` with
+    YAML's base loader, which keeps every scalar a string ('1'), so the schema would reject it."""
+
+    def typed(value):
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        if isinstance(value, str):
+            parsed = yaml.safe_load(value) if value.strip() else value
+            return parsed if isinstance(parsed, (bool, int, float)) or parsed is None else value
+        return value
+
+    return {key: typed(value) for key, value in overrides.items()}
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Every check that runs before any job, in order: the schema with Snakemake's validator (which also fills in
+    the defaults), the stricter schema checks, then the cross-references. Raises ConfigError (or Snakemake's
+    WorkflowError for a schema violation) naming the key."""
+    import snakemake.utils
+
+    snakemake.utils.validate(config, schema=str(schema_path))
+    check_schema(config, yaml.safe_load(Path(schema_path).read_text(encoding="utf-8")))
+    check(config)
+
+
+def check(config: dict) -> None:
+    """Cross-reference checks; raises :class:`ConfigError` naming the key."""
+    check_run_names(config)
+    check_methods(config)
+    check_method_blocks(config)
+    check_training_overrides(config)
+    for name, spec in (config.get("datasets") or {}).items():
+        check_dataset(config, f"datasets.{name}", spec)
+
+
+def check_run_names(config: dict) -> None:
+    """Every dataset and method ``run`` names is declared."""
+    for kind in ("datasets", "methods"):
+        declared = config.get(kind) or {}
+        for index, name in enumerate(config["run"][kind]):
+            if name not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                raise ConfigError(f"run.{kind}[{index}]: unknown {kind[:-1]} '{name}' (declared {kind}: {known})")
+
+
+def check_method_blocks(config: dict) -> None:
+    """A method's per-dataset blocks name declared datasets; language-aware distillation is eng→X only."""
+    datasets = config.get("datasets") or {}
+    for name, method in (config.get("methods") or {}).items():
+        for dataset in method.get("by_dataset") or {}:
+            if dataset not in datasets:
+                raise ConfigError(f"methods.{name}.by_dataset.{dataset}: unknown dataset '{dataset}'")
+        for direction in DIRECTIONS:
+            for dataset in [None, *(method.get("by_dataset") or {})]:
+                args = method_settings(config, name, direction, dataset)["criterion_args"]
+                if args.get("language_aware") and direction == "m2o" and direction in config["run"]["directions"]:
+                    raise ConfigError(
+                        f"methods.{name}.criterion_args.language_aware: language-aware distillation is for eng→X "
+                        f"(o2m) only; set it under methods.{name}.by_direction.o2m"
+                    )
+
+
+def check_training_overrides(config: dict) -> None:
+    """Per-direction and per-method training overrides only name settings of their preset."""
+    trainings = config.get("trainings") or {}
+    for name, preset in trainings.items():
+        for direction, overrides in (preset.get("by_direction") or {}).items():
+            for key in overrides or {}:
+                if key not in preset or key == "by_direction":
+                    raise ConfigError(f"trainings.{name}.by_direction.{direction}.{key}: unknown training setting")
+    for name, method in (config.get("methods") or {}).items():
+        for dataset, by_direction in (method.get("by_dataset") or {}).items():
+            preset = trainings.get(config["datasets"][dataset]["training"], {})
+            for direction, override in (by_direction or {}).items():
+                for key in (override or {}).get("training") or {}:
+                    if key not in preset or key == "by_direction":
+                        raise ConfigError(
+                            f"methods.{name}.by_dataset.{dataset}.{direction}.training.{key}: unknown training setting"
+                        )
+
+
+def check_dataset(config: dict, key: str, spec: dict) -> None:
+    """A dataset block: its pivot, languages and training preset, then its source."""
+    pivot = spec["pivot"]
+    if pivot in spec["languages"]:
+        raise ConfigError(f"{key}.languages.{pivot}: the pivot '{pivot}' is not one of the languages; remove it")
+    langs = dataset_languages(spec)
+    if not langs:
+        raise ConfigError(f"{key}.languages: needs at least one language besides the pivot '{pivot}'")
+    if spec["training"] not in (config.get("trainings") or {}):
+        known = ", ".join(sorted(config.get("trainings") or {})) or "none"
+        raise ConfigError(f"{key}.training: unknown training preset '{spec['training']}' (declared: {known})")
+    check_source(key, spec, langs)
+
+
+def check_source(key: str, spec: dict, langs: list[str]) -> None:
+    """The source names every language (and no other) and has what its kind needs."""
+    source = spec["source"]
+    if source["kind"] == "django_catalogs":
+        for lang in langs:
+            if lang not in source["locales"]:
+                raise ConfigError(
+                    f"{key}.languages.{lang}: unknown language: no Django locale for it in {key}.source.locales"
+                )
+        for lang in source["locales"]:
+            if lang not in spec["languages"]:
+                raise ConfigError(f"{key}.source.locales.{lang}: language '{lang}' is not in {key}.languages")
+    if source["kind"] == "ted_talks":
+        for lang in langs:
+            if lang not in source["columns"]:
+                raise ConfigError(f"{key}.languages.{lang}: no TED column for it in {key}.source.columns")
+    if source["kind"] == "wmt":
+        for lang in langs:
+            if lang not in source["corpora"]:
+                raise ConfigError(f"{key}.languages.{lang}: no corpora for it in {key}.source.corpora")
+            if "reference_size" not in spec["languages"][lang]:
+                raise ConfigError(
+                    f"{key}.languages.{lang}.reference_size: needed (the number of training pairs to keep)"
+                )
+    extra = sorted(set(source.get("columns") or source.get("corpora") or {}) - set(langs))
+    if extra:
+        field = "columns" if "columns" in source else "corpora"
+        raise ConfigError(f"{key}.source.{field}.{extra[0]}: language '{extra[0]}' is not in {key}.languages")
+    if source["kind"] == "parallel_files" and source["path"] == "":
+        raise ConfigError(f"{key}.source.path: empty")
+    if source["kind"] == "django_catalogs":
+        if source.get("subsample"):
+            for lang in langs:
+                if "reference_size" not in spec["languages"][lang]:
+                    raise ConfigError(f"{key}.languages.{lang}.reference_size: needed by {key}.source.subsample")
