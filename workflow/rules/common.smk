@@ -39,7 +39,7 @@ PATHS = {
 
 class KeepWildcards(dict):
     def __missing__(self, key):
-        return "{" + key + "}"
+        return f"{{{key}}}"  # the wildcard, kept for Snakemake
 
 
 def path(name, **values):
