@@ -66,6 +66,11 @@ def test_missing_language_is_an_error(tmp_path):
         tables.results_table(results, "bleu", ["baseline"], ["fra", "bos"], "eng")
 
 
+def text_of(path):
+    """A rendered table with runs of spaces collapsed (column padding is pandas' business)."""
+    return " ".join(path.read_text().split())
+
+
 def run_cli(tmp_path, extra=()):
     paths = write_results(tmp_path, ROWS)
     manifest = tmp_path / "manifest.json"
@@ -98,7 +103,7 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
     assert baseline["bos_std"] == pytest.approx(1.4142, abs=1e-4)
     whole = frame[frame["method"] == "lssd_whole"].iloc[0]
     assert bool(whole["bos_significant"]) and not bool(whole["fra_significant"])
-    markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
+    markdown = text_of(tmp_path / "out" / "o2m.bleu.md")
     assert "| baseline | 30.00 ± 0.00 | 21.00 ± 1.41 | 11.00 ± 1.41 |" in markdown
     assert "| lssd_whole | 2.00 | 3.00 | 1.00† |" in markdown
     latex = (tmp_path / "out" / "o2m.bleu.tex").read_text()
@@ -106,8 +111,8 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
     assert "lssd\\_whole" in latex
     chrf = (tmp_path / "out" / "o2m.chrf.md").read_text()
     assert "†" not in chrf.split("\n\n")[1]  # significance is tested on BLEU
-    assert "| baseline | 49.00 ± 0.00 |" in (tmp_path / "out" / "o2m.chrfpp.md").read_text()
-    paper = (tmp_path / "out" / "o2m.spm_ref_bleu.md").read_text()
+    assert "| baseline | 49.00 ± 0.00 |" in text_of(tmp_path / "out" / "o2m.chrfpp.md")
+    paper = text_of(tmp_path / "out" / "o2m.spm_ref_bleu.md")
     assert "| baseline | 31.00 ± 0.00 | 22.00 ± 1.41 | 12.00 ± 1.41 |" in paper and "comparable with the paper" in paper
 
 
@@ -132,9 +137,12 @@ def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     assert baseline_delta["avg"] == pytest.approx(62 / 3 + 1 - 22.75, abs=1e-4)
     whole_delta = difference[difference["method"] == "Δ lssd_whole − published LSSD (variant not stated)"].iloc[0]
     assert whole_delta["avg"] == pytest.approx(3.0 - 23.55) and pd.isna(whole_delta["fra"])
-    markdown = (tmp_path / "out" / "o2m.spm_ref_bleu.md").read_text()
+    markdown = text_of(tmp_path / "out" / "o2m.spm_ref_bleu.md")
     assert "| *published: Temperature τ=1* | 40.26 |" in markdown
     assert "Pareto-MD" in frame["source"].iloc[2]
+    latex = (tmp_path / "out" / "o2m.spm_ref_bleu.tex").read_text()
+    # booktabs: a rule under the header, one before the published rows and one before the Δ rows
+    assert latex.count("\\midrule") == 3 and "\\textit{published: Temperature $\\tau$=1} & 40.26" in latex
 
 
 @pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}', None])

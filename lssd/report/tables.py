@@ -182,49 +182,58 @@ def render_csv(rows, columns) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def render_markdown(rows, columns, title, note) -> str:
-    header = ["method", *columns]
-    lines = [
-        f"### {title}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([":---"] + ["---:"] * len(columns)) + "|",
-    ]
+def display_frame(rows, columns) -> pd.DataFrame:
+    """The table as it is shown: one row per table row, the cells formatted (Δ rows signed)."""
+    records = []
     for row in rows:
         plus = row["kind"] == "difference"
-        label = f"*{row['label']}*" if row["kind"] != "computed" else row["label"]
-        cells = [format_cell(row["cells"].get(c), plus) for c in columns]
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join([*lines, "", note, ""])
+        records.append([row["label"], *(format_cell(row["cells"].get(c), plus) for c in columns)])
+    return pd.DataFrame(records, columns=["method", *columns])
 
 
-def latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(char, escaped)
-    for char, escaped in (("†", r"$^\dagger$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("−", "--"), ("τ", r"$\tau$"),
-                          ("χ", r"$\chi$")):  # fmt: skip
-        text = text.replace(char, escaped)
+def render_markdown(rows, columns, title, note) -> str:
+    frame = display_frame(rows, columns)
+    italic = [row["kind"] != "computed" for row in rows]
+    frame["method"] = [
+        f"*{label}*" if slanted else label for label, slanted in zip(frame["method"], italic, strict=True)
+    ]
+    # disable_numparse: the cells are already formatted ("14.20", "+3.57"); tabulate would reformat numbers
+    table = frame.to_markdown(index=False, colalign=("left", *["right"] * len(columns)), disable_numparse=True)
+    return "\n".join([f"### {title}", "", table, "", note, ""])
+
+
+LATEX_SYMBOLS = (
+    ("†", r"$^\dagger$"),
+    ("±", r"$\pm$"),
+    ("Δ", r"$\Delta$"),
+    ("−", "--"),
+    ("τ", r"$\tau$"),
+    ("χ", r"$\chi$"),
+)
+
+
+def latex_symbols(text: str) -> str:
+    """The symbols of the tables in LaTeX math (after pandas escaped the text)."""
+    for char, replacement in LATEX_SYMBOLS:
+        text = text.replace(char, replacement)
     return text
 
 
 def render_latex(rows, columns, title, note) -> str:
-    lines = [
-        f"% {title}",
-        r"\begin{tabular}{l" + "r" * len(columns) + "}",
-        r"\toprule",
-        " & ".join(["Method", *[latex_escape(c) for c in columns]]) + r" \\",
-        r"\midrule",
-    ]
-    previous = "computed"
-    for row in rows:
-        if row["kind"] != previous:
-            lines.append(r"\midrule")
-            previous = row["kind"]
-        cells = [latex_escape(format_cell(row["cells"].get(c), row["kind"] == "difference")) for c in columns]
-        label = latex_escape(row["label"])
-        lines.append(" & ".join([r"\textit{" + label + "}" if row["kind"] != "computed" else label, *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", f"% {latex_escape(note)}", ""]
-    return "\n".join(lines)
+    """booktabs LaTeX (pandas' Styler), a rule between the computed, published and Δ rows."""
+    frame = display_frame(rows, columns).rename(columns={"method": "Method"})
+    italic = pd.IndexSlice[[index for index, row in enumerate(rows) if row["kind"] != "computed"], ["Method"]]
+    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    styler = styler.map(lambda _: "textit:--rwrap;", subset=italic)
+    lines = styler.to_latex(hrules=True, column_format="l" + "r" * len(columns)).splitlines()
+    body = lines.index(r"\midrule") + 1
+    for offset in reversed(range(1, len(rows))):
+        if rows[offset]["kind"] != rows[offset - 1]["kind"]:
+            lines.insert(body + offset, r"\midrule")
+    escaped_note = note
+    for char, replacement in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        escaped_note = escaped_note.replace(char, replacement)
+    return latex_symbols("\n".join([f"% {title}", *lines, f"% {escaped_note}", ""]))
 
 
 def table_note(metric: str) -> str:
