@@ -22,7 +22,10 @@ import logging
 import os
 
 import torch
-from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
+from fairseq.criterions.label_smoothed_cross_entropy import (
+    LabelSmoothedCrossEntropyCriterion,
+    label_smoothed_nll_loss,
+)
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
@@ -31,7 +34,7 @@ from lssd import allow_fairseq_checkpoints
 from lssd.method.flags import TASK_FLAGS
 from lssd.method.history import bits_per_token
 from lssd.method.lifecycle import RunFiles, TeacherLifecycle
-from lssd.method.validation import first_token, label_smoothed_token_losses, sums_by_group
+from lssd.method.validation import first_token, sums_by_group
 from lssd.plugin.batches import encoder_token_pairs, language_vocab_mask, pure_batch_sampler
 from lssd.plugin.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
 
@@ -136,14 +139,14 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         model.eval()
         with torch.no_grad():
             net_output = model(**sample["net_input"])
-            lprobs = model.get_normalized_probs(net_output, log_probs=True)
-            target = model.get_targets(sample, net_output)
-            if criterion.ignore_prefix_size > 0:
-                lprobs = lprobs[:, criterion.ignore_prefix_size :, :]
-                target = target[:, criterion.ignore_prefix_size :]
-            token_loss, token_nll = label_smoothed_token_losses(lprobs, target, criterion.eps, criterion.padding_idx)
-            sentence_loss = token_loss.sum(dim=1)
-            sentence_tokens = target.ne(criterion.padding_idx).sum(dim=1)
+            # the criterion's own per-token losses (its ignore_prefix_size included), summed per sentence
+            lprobs, target = criterion.get_lprobs_and_target(model, net_output, sample)
+            token_loss, token_nll = label_smoothed_nll_loss(
+                lprobs, target, criterion.eps, ignore_index=criterion.padding_idx, reduce=False
+            )
+            sentences = sample["target"].size(0)
+            sentence_loss = token_loss.view(sentences, -1).sum(dim=1)
+            sentence_tokens = target.view(sentences, -1).ne(criterion.padding_idx).sum(dim=1)
             loss = sentence_loss.sum()
             sample_size = sample["target"].size(0) if criterion.sentence_avg else sample["ntokens"]
             logging_output = {
