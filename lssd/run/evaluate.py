@@ -26,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -63,10 +64,16 @@ def bleu_tokenizer(target_lang: str) -> str:
     return "zh" if target_lang.lower() in CHINESE else "13a"
 
 
-def decode_pieces(model_file: str | Path, hypotheses: list[str]) -> list[str]:
+@functools.cache
+def sentencepiece_model(model_file: str):
+    """A SentencePiece model, loaded once per process (a run's pairs and splits share one or a few)."""
     import sentencepiece as spm
 
-    processor = spm.SentencePieceProcessor(model_file=str(model_file))
+    return spm.SentencePieceProcessor(model_file=model_file)
+
+
+def decode_pieces(model_file: str | Path, hypotheses: list[str]) -> list[str]:
+    processor = sentencepiece_model(str(model_file))
     return [processor.decode_pieces(line.split()) for line in hypotheses]
 
 
