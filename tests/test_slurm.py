@@ -1,6 +1,7 @@
 """The pipeline submitted to a real SLURM (a one-node cluster on loopback, ``tests/slurm_cluster.py``) with the
-project's own profile, ``workflow/profiles/slurm``, only the partition and account set from here; and a training
-job cancelled while it trains, resubmitted by Snakemake and resumed from its checkpoint.
+project's own profile, ``workflow/profiles/slurm``, only the partition and account set from here: a training job
+cancelled while it trains, one past its time limit, both resubmitted by Snakemake and resumed from their
+checkpoints, and one failing for a real reason. The scenarios run side by side in one cluster.
 
 Skipped, with the reason, where no cluster can be started (not root, no apt-get to install SLURM); CI runs as root.
 """
@@ -14,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import BIN, REPO, close, reduced_config, snakemake
+from tests.helpers import BIN, REPO, close, reduced_config
 from tests.slurm_cluster import PARTITION, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,6 @@ DIRECTION = "o2m"
 PAIRS = ["eng-bos", "eng-fra"]
 METHODS = ("baseline", "lssd_adaptive")
 EPOCHS = 20  # long enough (about half a second an epoch) to cancel a training while it trains
-LOCAL_RULES = {"download", "tables", "all"}
 
 
 def cluster_config():
@@ -36,21 +36,25 @@ def cluster_config():
     return config
 
 
+def run_dir(method):
+    return f"results/train/demo/{DIRECTION}/{method}/seed1"
+
+
 def targets():
-    runs = [f"results/train/demo/{DIRECTION}/{method}/seed1" for method in METHODS]
     evaluations = [f"results/eval/demo/{DIRECTION}/{method}/seed1" for method in METHODS]
-    return [*(f"{run}/history.json" for run in runs), *evaluations, f"results/tables/demo/{DIRECTION}.bleu.csv"]
+    histories = [f"{run_dir(method)}/history.json" for method in METHODS]
+    return [*histories, *evaluations, f"results/tables/demo/{DIRECTION}.bleu.csv"]
 
 
 def profile_arguments():
     """The SLURM profile as a user runs it, with this cluster's partition and an account; the plugin's status
-    checks made frequent (they are settings) and two jobs at a time on this 2-core machine."""
+    checks made frequent (they are settings) and three jobs at a time (the demo's three SentencePiece models)."""
     return [
         "--profile", str(REPO / "workflow" / "profiles" / "slurm"),
         "--default-resources", f"slurm_partition={PARTITION}", "slurm_account=tests", "runtime=60", "mem_mb=8000",
         "--set-resources", f"train:slurm_partition={PARTITION}", f"evaluate:slurm_partition={PARTITION}",
         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-        "--seconds-between-status-checks", "2", "--jobs", "2",
+        "--seconds-between-status-checks", "2", "--jobs", "3",
     ]  # fmt: skip
 
 
@@ -71,25 +75,10 @@ def in_cluster(workdir, script, timeout=900):
     return completed
 
 
-def snakemake_command(workdir, *extra, configfile="config.yaml", wanted=None):
+def snakemake_command(workdir, *extra, wanted=None):
     words = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    return " ".join([*words, *(wanted or targets()), "--configfile", configfile, *profile_arguments(), *extra])
-
-
-@pytest.fixture(scope="module")
-def cluster_available():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"no SLURM test cluster: {reason}")
-
-
-@pytest.fixture(scope="module")
-def local_reference(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("local")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cluster_config()))
-    result = snakemake(*targets(), "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+    configfile = ["--configfile", str(workdir / "config.yaml")]
+    return " ".join([*words, *(wanted or targets()), *configfile, *profile_arguments(), *extra])
 
 
 def submitted_rules(output):
@@ -116,81 +105,139 @@ def assert_same_results(workdir, reference):
             assert (ours["bleu"], ours["chrf"]) == (theirs["bleu"], theirs["chrf"]), path
 
 
-CANCEL = r"""
-{snakemake} > snakemake.out 2>&1 &
-controller=$!
-log=results/train/demo/{direction}/baseline/seed1/checkpoints/logs/attempt-1.log
-for i in $(seq 6000); do grep -q "end of epoch 3 " "$log" 2>/dev/null && break; sleep 0.1; done
-job=$(squeue -h -o "%i %k" | awk '/rule_train_/ && /baseline/ {{print $1}}' | head -1)
-echo "cancelling SLURM job $job" > cancelled.txt
-scancel "$job"
-wait $controller
+def long_config():
+    """A training given one minute (its preset's runtime_minutes) that needs far more."""
+    config = cluster_config()
+    long = {"training": {"max_epoch": 100000, "runtime_minutes": 1}}
+    config["methods"]["long"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: long}}
+    config["run"]["methods"] = ["long"]
+    return config
+
+
+def broken_config():
+    """A training that cannot work: batches of one token, no dev sentence fits."""
+    config = cluster_config()
+    broken = {"training": {"max_tokens": 1}}
+    config["methods"]["broken"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: broken}}
+    config["run"]["methods"] = ["broken"]
+    return config
+
+
+# The three scenarios share one cluster and run side by side (most of their time is waiting: SLURM's one-minute
+# time limit and its periodic check, the plugin's status-check intervals). The main run prepares the data through
+# sbatch; once its first training has started, the long and broken runs start from copies of its prepared data
+# (and of Snakemake's metadata, so that they only add trainings, as a new method in the same directory does).
+SCENARIOS = r"""
+wait_for() {{  # a file, a line in it, and the Snakemake that writes it (which must not have ended)
+    for i in $(seq 3000); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "no '$2' in $1" >&2; return 1
+}}
+cancel() {{  # the running training job of a method (scancel, as a pre-emption does it)
+    job=$(squeue -h -o "%i %k" | awk '/rule_train_/ && /_'"$1"'_/ {{print $1}}' | head -1)
+    echo "cancelling SLURM job $job" >> cancelled.txt
+    scancel "$job"
+}}
+{main} > snakemake.out 2>&1 &
+main=$!
+wait_for {baseline}/checkpoints/logs/attempt-1.log "" $main || {{ wait; exit 1; }}
+for copy in long broken; do
+    mkdir -p $copy/results $copy/.snakemake
+    cp -a results/data results/spm results/bin $copy/results/ && cp -a .snakemake/metadata $copy/.snakemake/
+done
+{long} > long.out 2>&1 &
+long=$!
+{broken} > broken.out 2>&1 &
+broken=$!
+wait_for {baseline}/checkpoints/logs/attempt-1.log "end of epoch 3 " $main && cancel baseline
+# the second attempt has resumed and trained an epoch: enough. The plugin would notice the cancellation at its
+# next status check only, up to a minute later (its interval grows while no job succeeds): its Snakemake is stopped
+if wait_for long/{long_run}/checkpoints/logs/attempt-2.log "end of epoch" $long; then cancel long; kill -KILL $long; fi
+wait $main; echo $? > main.rc
+wait $long; echo $? > long.rc
+wait $broken; echo $? > broken.rc
 """
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster_available, tmp_path_factory):
-    """The reduced demo through sbatch; the baseline's training job is cancelled (scancel, as a pre-emption does
-    it) after its third epoch."""
-    workdir = tmp_path_factory.mktemp("slurm")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cluster_config()))
-    result = in_cluster(workdir, CANCEL.format(snakemake=snakemake_command(workdir), direction=DIRECTION))
-    output = (workdir / "snakemake.out").read_text()
-    assert result.returncode == 0, output[-5000:] + result.stderr[-2000:]
-    return workdir, output
+def cluster_available():
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no SLURM test cluster: {reason}")
 
 
-def test_the_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster_run, local_reference):
-    workdir, output = cluster_run
-    submitted, local = submitted_rules(output)
+@pytest.fixture(scope="module")
+def cluster_runs(cluster_available, tmp_path_factory):
+    """The reduced demo through sbatch, its baseline's training job cancelled after its third epoch; beside it, a
+    training past its time limit and one failing for a real reason; and the same demo run locally, for reference.
+    The working directory (the long and broken runs in its long/ and broken/) and the local one."""
+    workdir, local = tmp_path_factory.mktemp("slurm"), tmp_path_factory.mktemp("local")
+    for root, config in ((workdir, cluster_config()), (local, cluster_config())):
+        (root / "config.yaml").write_text(yaml.safe_dump(config))
+    for name, config in (("long", long_config()), ("broken", broken_config())):
+        (workdir / name).mkdir()
+        (workdir / name / "config.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
+    words = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(local), *targets()]
+    reference = subprocess.Popen(  # the local run of the same config and seed, beside the cluster's
+        [*words, "--cores", "2", "--configfile", "config.yaml"], cwd=local, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    retry_once = ("--retries", "1")
+    script = SCENARIOS.format(
+        main=snakemake_command(workdir),
+        long=snakemake_command(workdir / "long", *retry_once, wanted=[f"{run_dir('long')}/history.json"]),
+        broken=snakemake_command(workdir / "broken", *retry_once, wanted=[f"{run_dir('broken')}/history.json"]),
+        baseline=run_dir("baseline"),
+        long_run=run_dir("long"),
+    )
+    try:
+        result = in_cluster(workdir, script)
+    finally:
+        reference_output = reference.communicate(timeout=900)[0]
+    assert reference.returncode == 0, reference_output[-3000:]
+    outputs = {name: (workdir / f"{name}.out").read_text() for name in ("snakemake", "long", "broken")}
+    assert result.returncode == 0, outputs["snakemake"][-5000:] + result.stderr[-2000:]
+    return workdir, local, outputs
+
+
+def test_the_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster_runs):
+    workdir, local, outputs = cluster_runs
+    submitted, local_rules = submitted_rules(outputs["snakemake"])
     assert submitted == {"prepare_demo", "spm_train", "spm_encode", "binarize", "train", "evaluate"}, submitted
-    assert local == {"tables", "significance"}, local  # light: run by Snakemake itself, not submitted
-    assert_same_results(workdir, local_reference)
+    assert local_rules == {"tables", "significance"}, local_rules  # light: run by Snakemake itself, not submitted
+    assert_same_results(workdir, local)
 
 
-def test_a_cancelled_training_job_is_resubmitted_and_resumes(cluster_run, local_reference):
+def test_a_cancelled_training_job_is_resubmitted_and_resumes(cluster_runs):
     """Snakemake submits the cancelled job again (the profile's retries), the runner resumes from
     checkpoint_last.pt, and the results are those of the uninterrupted local run (checked above)."""
-    workdir, output = cluster_run
-    cancelled = (workdir / "cancelled.txt").read_text()
-    assert re.fullmatch(r"cancelling SLURM job \d+\n", cancelled), cancelled
-    assert "SLURM status is: 'CANCELLED'" in output or "CANCELLED" in output, output[-3000:]
-    logs = workdir / "results/train/demo" / DIRECTION / "baseline/seed1/checkpoints/logs"
+    workdir, _, outputs = cluster_runs
+    cancelled = (workdir / "cancelled.txt").read_text().splitlines()
+    assert len(cancelled) == 2 and all(re.fullmatch(r"cancelling SLURM job \d+", line) for line in cancelled)
+    assert "SLURM status is: 'CANCELLED'" in outputs["snakemake"], outputs["snakemake"][-3000:]
+    logs = workdir / run_dir("baseline") / "checkpoints/logs"
     first, second = ((logs / f"attempt-{n}.log").read_text() for n in (1, 2))
     assert "end of epoch 3 " in first and f"end of epoch {EPOCHS} " not in first, first[-2000:]
-    assert f"resuming in results/train/demo/{DIRECTION}/baseline/seed1/checkpoints (same arguments and data" in second
+    assert f"resuming in {run_dir('baseline')}/checkpoints (same arguments and data" in second
     loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @", second)
     assert loaded and int(loaded.group(1)) >= 4, second[-3000:]
     assert "begin training epoch 1\n" not in second and f"end of epoch {EPOCHS} " in second
 
 
-LONG = r"""
-{snakemake} > long.out 2>&1 &
-controller=$!
-log={run}/checkpoints/logs/attempt-2.log
-for i in $(seq 6000); do grep -q "end of epoch" "$log" 2>/dev/null && break; sleep 0.1; done
-scancel --user "$(id -un)"  # the second attempt has resumed and trained an epoch: enough
-wait $controller
-"""
-
-
-def test_a_training_past_its_time_limit_is_submitted_again_and_continues(cluster_run):
-    """A training given one minute (its preset's runtime_minutes) that needs far more: SLURM ends it at its time
-    limit, Snakemake submits it again, and the second attempt continues from checkpoint_last.pt instead of
-    starting over (then this run is cancelled: it would never finish)."""
-    workdir, _ = cluster_run
-    config = cluster_config()
-    long = {"training": {"max_epoch": 100000, "runtime_minutes": 1}}
-    config["methods"]["long"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: long}}
-    config["run"]["methods"] = ["long"]
-    (workdir / "long.yaml").write_text(yaml.safe_dump(config))
-    run = f"results/train/demo/{DIRECTION}/long/seed1"
-    command = snakemake_command(workdir, "--retries", "1", configfile="long.yaml", wanted=[f"{run}/history.json"])
-    result = in_cluster(workdir, LONG.format(snakemake=command, run=run))
-    output = (workdir / "long.out").read_text()
-    assert result.returncode != 0, output[-3000:]  # cancelled at the end
+def test_a_training_past_its_time_limit_is_submitted_again_and_continues(cluster_runs):
+    """A training given one minute that needs far more: SLURM ends it at its time limit, Snakemake submits it
+    again, and the second attempt continues from checkpoint_last.pt instead of starting over (then it is
+    cancelled and its Snakemake stopped: it would never finish)."""
+    workdir, _, outputs = cluster_runs
+    output, run = outputs["long"], run_dir("long")
+    assert (workdir / "long.rc").read_text().strip() == "137", output[-3000:]  # stopped at the end
+    assert submitted_rules(output)[0] == {"train"}  # the prepared data are reused
     assert output.count("SLURM status is: 'TIMEOUT'") == 1, output[-5000:]
-    logs = workdir / run / "checkpoints" / "logs"
+    logs = workdir / "long" / run / "checkpoints" / "logs"
     first, second = ((logs / f"attempt-{n}.log").read_text() for n in (1, 2))
     epochs = len(re.findall(r"end of epoch \d+ ", first))
     assert epochs >= 2, first[-2000:]
@@ -200,24 +247,14 @@ def test_a_training_past_its_time_limit_is_submitted_again_and_continues(cluster
     assert "begin training epoch 1\n" not in second
 
 
-def test_a_job_failing_for_a_real_reason_fails_once_per_attempt_with_its_log_shown(cluster_run):
-    """A training that cannot work (batches of one token: no dev sentence fits) fails in each of its attempts, and
-    Snakemake shows the job's log each time (the profile's show-failed-logs), not silently."""
-    workdir, _ = cluster_run
-    config = cluster_config()
-    config["methods"]["broken"] = {
-        "criterion": "label_smoothed_cross_entropy",
-        "by_direction": {DIRECTION: {"training": {"max_tokens": 1}}},
-    }
-    config["run"]["methods"] = ["broken"]
-    (workdir / "broken.yaml").write_text(yaml.safe_dump(config))
-    run = f"results/train/demo/{DIRECTION}/broken/seed1"
-    command = snakemake_command(workdir, "--retries", "1", configfile="broken.yaml", wanted=[f"{run}/history.json"])
-    result = in_cluster(workdir, command + " > broken.out 2>&1")
-    output = (workdir / "broken.out").read_text()
-    assert result.returncode != 0
+def test_a_job_failing_for_a_real_reason_fails_once_per_attempt_with_its_log_shown(cluster_runs):
+    """A training that cannot work fails in each of its attempts, and Snakemake shows the job's log each time (the
+    profile's show-failed-logs), not silently."""
+    workdir, _, outputs = cluster_runs
+    output = outputs["broken"]
+    assert (workdir / "broken.rc").read_text().strip() != "0", output[-3000:]
     assert submitted_rules(output)[0] == {"train"}  # nothing else is redone for a new method
     assert len(re.findall(r"^Job \d+ has been submitted with SLURM jobid", output, flags=re.MULTILINE)) == 2
     assert output.count("fairseq-train failed with exit code") == 2, output[-5000:]  # each attempt's log, shown
-    logs = workdir / run / "checkpoints" / "logs"
+    logs = workdir / "broken" / run_dir("broken") / "checkpoints" / "logs"
     assert sorted(path.name for path in logs.glob("attempt-*.log")) == ["attempt-1.log", "attempt-2.log"]
