@@ -53,15 +53,6 @@ def test_n_visible_gpus_set_the_world_size_to_n(gpus):
     assert len(commands) == 1 and option(commands[0], "--distributed-world-size") == str(gpus)
 
 
-def test_the_gpus_the_job_sees_are_counted_by_cuda(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # what CUDA_VISIBLE_DEVICES=0,1,2,3 gives
-    assert cli.visible_gpu_count() == 4
-    assert option(cli.device_arguments(), "--distributed-world-size") == "4"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert cli.visible_gpu_count() == 0 and cli.device_arguments() == ["--cpu"]
-
-
 def test_cpu_workers_are_gloo_ranks_of_one_world():
     assert cli.process_arguments(gpu_count=0, cpu_workers=1) == [["--cpu"]]
     per_rank = cli.process_arguments(gpu_count=0, cpu_workers=3, init_method=INIT)

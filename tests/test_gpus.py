@@ -1,5 +1,6 @@
 """Jobs on one workstation claim distinct GPUs (lssd.run.gpus), and a job asking for more GPUs than it sees stops."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from lssd.run import gpus
+from lssd.run import cli, gpus
 
 
 def test_jobs_claim_distinct_gpus_and_release_them(tmp_path):
@@ -25,7 +26,7 @@ def test_a_killed_job_releases_its_gpus(tmp_path):
     holder = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
-        from lssd.run import gpus
+        from lssd.run import cli, gpus
         with gpus.claim(1, ["0", "1"], Path({str(tmp_path)!r})) as mine:
             print(mine[0], flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -40,7 +41,7 @@ def test_a_job_waits_until_enough_gpus_are_free(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from lssd.run import gpus
+        from lssd.run import cli, gpus
         with gpus.claim(2, ["0", "1", "2"], Path({str(tmp_path)!r})) as mine:
             print(",".join(mine), flush=True)
             time.sleep(1.5)
@@ -69,6 +70,53 @@ def test_more_gpus_than_visible_is_an_error_naming_the_setting(tmp_path):
 
 def test_no_gpus_hides_them(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert gpus.visible_devices() == ["0", "1"]
-    with gpus.claim(0) as mine:
-        assert gpus.environment(mine)["CUDA_VISIBLE_DEVICES"] == ""
+    with gpus.job_gpus(0, setting="run.gpus_per_training") as mine:
+        assert mine == [] and os.environ["CUDA_VISIBLE_DEVICES"] == ""
+        assert gpus.visible_gpu_count() == 0 and cli.device_arguments() == ["--cpu"]
+
+
+def test_a_job_sees_only_the_gpus_it_claimed(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    monkeypatch.setenv("LSSD_GPU_LOCK_DIR", str(tmp_path))
+    said = []
+    with gpus.job_gpus(2, setting="run.gpus_per_training", say=said.append) as mine:
+        assert mine == ["0", "1"] and os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+        assert said == ["using GPU(s) 0,1"]
+        assert cli.device_arguments()[-2:] == ["--distributed-world-size", "2"]
+
+
+def fake_nvidia_smi(directory, gpus):
+    """An ``nvidia-smi`` on PATH that lists ``gpus`` GPUs as the real one does."""
+    program = directory / "nvidia-smi"
+    lines = "".join(f"echo 'GPU {index}: NVIDIA H100 80GB HBM3 (UUID: GPU-{index:08d})'\n" for index in range(gpus))
+    program.write_text(f"#!/bin/sh\n{lines}")
+    program.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("visible", "count"),
+    [("0,1,2,3", 4), ("3", 1), ("", 0), ("-1", 0), ("1,-1,0", 1), ("GPU-8a1b,GPU-77c2", 2), (None, 8)],
+)
+def test_the_gpus_the_job_sees_are_counted_as_cuda_counts_them(monkeypatch, tmp_path, visible, count):
+    """CUDA_VISIBLE_DEVICES (SLURM's, or the GPU claim's) as CUDA reads it, up to the first entry naming no
+    device; unset: every GPU of the machine (nvidia-smi). The count is fairseq's world size."""
+    fake_nvidia_smi(tmp_path, 8)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert gpus.visible_gpu_count() == count
+    flags = cli.device_arguments()
+    if count == 0:
+        assert flags == ["--cpu"]
+    elif count == 1:
+        assert "--cpu" not in flags and "--distributed-world-size" not in flags
+    else:
+        assert flags[flags.index("--distributed-world-size") + 1] == str(count)
+
+
+def test_without_an_nvidia_driver_no_gpu_is_counted(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpus.visible_gpu_count() == 0 and cli.device_arguments() == ["--cpu"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from lssd.run.gpus import visible_gpu_count
+
 LOOPBACK_INTERFACE = "lo"
 
 
@@ -15,14 +17,6 @@ def split_passthrough(argv: list[str] | None, program: str, wrapped: str) -> tup
         return None
     split = argv.index("--")
     return argv[:split], argv[split + 1 :]
-
-
-def visible_gpu_count() -> int:
-    """The GPUs this job may use: ``torch.cuda.device_count()`` honours ``CUDA_VISIBLE_DEVICES``, which SLURM
-    and Snakemake's GPU resources set to the job's share of the node; 0 without CUDA."""
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def device_arguments(fp16: bool = False, gpu_count: int | None = None) -> list[str]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -182,12 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = json.loads(options.plan)
     options.output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with gpus.claim(options.gpus or 0, setting="run.gpus_per_evaluation") as devices:
-            if options.gpus is not None:
-                # before torch is imported (lssd.run.generation imports it): CUDA reads the variable once, at start
-                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
-            if devices:
-                print(f"using GPU(s) {','.join(devices)}", flush=True)
+        # before lssd.run.generation imports torch
+        with gpus.job_gpus(options.gpus, setting="run.gpus_per_evaluation", say=functools.partial(print, flush=True)):
             evaluate_run(options.output_dir, plan, json.loads(options.meta), generate_args)
     except gpus.GPUError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,6 +11,10 @@ job's GPUs); on a workstation every job would see every GPU and start on GPU 0. 
 * asking for none: the job's GPUs are hidden (``CUDA_VISIBLE_DEVICES=""``), so a CPU job never takes GPU memory
   that the accounting gave to another job;
 * asking for more than are visible: an error naming the setting, before any work.
+
+``job_gpus`` claims them and makes them the only ones CUDA sees in this process and its children; ``visible_gpu_count``
+then says how many there are (fairseq's world size). Both work without initialising CUDA, which reads
+``CUDA_VISIBLE_DEVICES`` once, and without importing torch.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -29,16 +33,26 @@ class GPUError(RuntimeError):
     pass
 
 
+def names_a_device(entry: str) -> bool:
+    return entry.isdigit() or entry.startswith(("GPU-", "MIG-"))
+
+
 def visible_devices(env: dict | None = None) -> list[str] | None:
-    """The devices ``CUDA_VISIBLE_DEVICES`` names, or None when it is unset."""
+    """The devices ``CUDA_VISIBLE_DEVICES`` names, as CUDA reads it (up to the first entry that names no device, so
+    ``-1`` hides every GPU), or None when it is unset."""
     value = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return None
-    return [device.strip() for device in value.split(",") if device.strip()]
+    devices = []
+    for entry in (entry.strip() for entry in value.split(",")):
+        if not names_a_device(entry):
+            break
+        devices.append(entry)
+    return devices
 
 
 def installed_gpu_count() -> int:
-    """GPUs on this machine (``nvidia-smi -L``; no torch import), 0 when there is no NVIDIA driver."""
+    """GPUs on this machine (``nvidia-smi -L``), 0 when there is no NVIDIA driver."""
     try:
         listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
@@ -46,6 +60,18 @@ def installed_gpu_count() -> int:
     if listing.returncode != 0:
         return 0
     return sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU "))
+
+
+def job_devices(env: dict | None = None) -> list[str]:
+    """The GPUs this job may use: those ``CUDA_VISIBLE_DEVICES`` names (SLURM and ``job_gpus`` set it), else every
+    GPU of the machine."""
+    devices = visible_devices(env)
+    return devices if devices is not None else [str(index) for index in range(installed_gpu_count())]
+
+
+def visible_gpu_count(env: dict | None = None) -> int:
+    """How many GPUs this job may use: what ``torch.cuda.device_count()`` says in it, known before CUDA starts."""
+    return len(job_devices(env))
 
 
 def default_lock_dir() -> Path:
@@ -62,9 +88,7 @@ def claim(
 ) -> Iterator[list[str]]:
     """Claim ``count`` of ``devices`` (default: the visible ones) for the duration of the block."""
     if devices is None:
-        devices = visible_devices()
-        if devices is None:
-            devices = [str(index) for index in range(installed_gpu_count())]
+        devices = job_devices()
     if count == 0:
         yield []
         return
@@ -102,8 +126,16 @@ def claim(
             os.close(handle)
 
 
-def environment(devices: list[str], env: dict | None = None) -> dict:
-    """A copy of the environment in which CUDA sees exactly ``devices`` (none: CPU only)."""
-    env = dict(os.environ if env is None else env)
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
-    return env
+@contextlib.contextmanager
+def job_gpus(count: int | None, setting: str, say: Callable[[str], None] = print) -> Iterator[list[str]]:
+    """Claim ``count`` GPUs (the rule's ``gpu`` resource) for the block and make them the only ones CUDA sees here
+    and in the processes started here (0: none; None, a run by hand: every visible GPU, unclaimed). To be entered
+    before torch starts CUDA, which reads ``CUDA_VISIBLE_DEVICES`` once."""
+    if count is None:
+        yield job_devices()
+        return
+    with claim(count, setting=setting) as devices:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        if devices:
+            say(f"using GPU(s) {','.join(devices)}")
+        yield devices

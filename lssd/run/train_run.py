@@ -41,7 +41,6 @@ from lssd.run.cli import (
     file_init_method,
     process_arguments,
     split_passthrough,
-    visible_gpu_count,
 )
 from lssd.run.commands import runtime_train_arguments
 from lssd.run.identity import move_aside, prepare_save_dir
@@ -143,7 +142,7 @@ def train(
     pass_fds: tuple[int, ...] = (),
 ) -> int:
     """Train with the device flags of this machine; the exit code of the (first failed) process."""
-    gpu_count = visible_gpu_count()
+    gpu_count = gpus.visible_gpu_count()
     with tempfile.TemporaryDirectory(prefix="lssd-rendezvous-") as rendezvous:
         # a fresh store file per start: a stale one from a killed run would make the workers hang
         init_method = file_init_method(os.path.join(rendezvous, "store"))
@@ -246,12 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def claim_gpus_and_train(options: argparse.Namespace, fairseq_args: list[str], log: AttemptLog, lock_fd: int) -> int:
     try:
-        with gpus.claim(options.gpus or 0, setting="run.gpus_per_training") as devices:
-            if options.gpus is not None:
-                # before torch is imported: CUDA reads the variable once, when it initialises
-                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
-                if devices:
-                    log.say(f"using GPU(s) {','.join(devices)}")
+        with gpus.job_gpus(options.gpus, setting="run.gpus_per_training", say=log.say):
             returncode = train(
                 fairseq_args, fp16=options.fp16, cpu_workers=options.cpu_workers, log=log, pass_fds=(lock_fd,)
             )
