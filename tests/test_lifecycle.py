@@ -53,7 +53,8 @@ def test_epochs_pick_teachers_switch_pairs_and_write_history_and_records(tmp_pat
     teacher = lifecycle.teacher("bos-eng")
     assert torch.equal(teacher.weight, torch.full((2, 2), 1.0)) and not teacher.weight.requires_grad
     assert lifecycle.teacher("fra-eng") is None
-    lifecycle.add_training("bos-eng", kd_sum=8 * math.log(2), gate_sum=3.0, ntokens=4)
+    lifecycle.add_training("bos-eng", kd_sum=8 * math.log(2), gate_sum=3.0, kd_ntokens=4, ntokens=4)
+    lifecycle.add_training("fra-eng", kd_sum=0.0, gate_sum=0.0, kd_ntokens=0, ntokens=6)
     lifecycle.commit_records()
     history = json.loads((tmp_path / "history.json").read_text())
     assert history == {"bos-eng": [5.0, 6.0], "fra-eng": [5.0, 4.0], "all": [5.0, 5.0]}
@@ -61,6 +62,8 @@ def test_epochs_pick_teachers_switch_pairs_and_write_history_and_records(tmp_pat
     assert records["bos-eng"]["kd_on"] == [False, False, True] and records["bos-eng"]["best_epoch"][2] == 1
     assert records["bos-eng"]["mean_gate"][2] == pytest.approx(0.75) and records["bos-eng"]["kd_loss"][2] == 2.0
     assert records["fra-eng"]["kd_on"][2] is False and records["fra-eng"]["best_epoch"][2] == 2
+    assert records["bos-eng"]["train_tokens"][2] == 4 and records["bos-eng"]["kd_tokens"][2] == 4
+    assert records["fra-eng"]["train_tokens"][2] == 6 and records["fra-eng"]["kd_tokens"][2] == 0
 
 
 def test_a_resumed_run_gets_history_teachers_and_switch_back_from_its_checkpoint(tmp_path):

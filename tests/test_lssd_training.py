@@ -37,6 +37,9 @@ def test_kd_switches_on_per_pair_as_the_rule_says(lssd_run):
         assert kd_on == [expected_switch(history[pair], e) for e in range(1, EPOCHS + 1)], pair
         for epoch, on in enumerate(kd_on, start=1):
             gate, kd = records[pair]["mean_gate"][epoch - 1], records[pair]["kd_loss"][epoch - 1]
+            # every pair is trained on in every epoch; with pure batches a distilled pair's tokens all are
+            trained, kd_tokens = records[pair]["train_tokens"][epoch - 1], records[pair]["kd_tokens"][epoch - 1]
+            assert trained > 0 and kd_tokens == (trained if on else 0), (pair, epoch, trained, kd_tokens)
             if on:
                 distilled += 1
                 assert 0 < gate <= 1 and kd > 0

@@ -120,10 +120,13 @@ class Records:
 
     On disk (``records.json``)::
 
-        {"bos-eng": {"best_epoch": [...], "kd_on": [...], "mean_gate": [...], "kd_loss": [...]}, ...}
+        {"bos-eng": {"best_epoch": [...], "kd_on": [...], "mean_gate": [...], "kd_loss": [...],
+                     "train_tokens": [...], "kd_tokens": [...]}, ...}
+
+    ``train_tokens``: the target tokens trained on in the epoch (pads excluded); ``kd_tokens``: those distilled.
     """
 
-    FIELDS = ("best_epoch", "kd_on", "mean_gate", "kd_loss")
+    FIELDS = ("best_epoch", "kd_on", "mean_gate", "kd_loss", "train_tokens", "kd_tokens")
 
     def __init__(self, epochs: Mapping[int, Mapping[str, Mapping]] | None = None) -> None:
         self.epochs: dict[int, dict[str, dict]] = {

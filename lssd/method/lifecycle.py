@@ -205,23 +205,25 @@ class TeacherLifecycle:
         """The frozen teacher of ``pair`` in this epoch, or None when the pair is not distilled."""
         return self.pool.teacher(self.teacher_key(pair)) if self.kd_on.get(pair) else None
 
-    def add_training(self, pair: str, kd_sum: float, gate_sum: float, ntokens: float) -> None:
-        sums = self.open_sums.setdefault(pair, [0.0, 0.0, 0.0])
-        sums[0] += kd_sum
-        sums[1] += gate_sum
-        sums[2] += ntokens
+    def add_training(self, pair: str, kd_sum: float, gate_sum: float, kd_ntokens: float, ntokens: float) -> None:
+        """Sums of a training step (or several): KD loss and gate over the distilled tokens, the distilled tokens
+        and the tokens trained on."""
+        sums = self.open_sums.setdefault(pair, [0.0, 0.0, 0.0, 0.0])
+        for index, value in enumerate((kd_sum, gate_sum, kd_ntokens, ntokens)):
+            sums[index] += value
 
     def commit_records(self) -> None:
-        """Record the current epoch's switch, teacher epoch, mean gate and KD loss per pair."""
+        """Record the current epoch's switch, teacher epoch, mean gate, KD loss and tokens per pair."""
         if self.epoch is None:
             return
         for pair in self.pairs:
-            kd_sum, gate_sum, ntokens = self.open_sums.get(pair, (0.0, 0.0, 0.0))
+            kd_sum, gate_sum, kd_ntokens, ntokens = self.open_sums.get(pair, (0.0, 0.0, 0.0, 0.0))
             best = self.best_during.get(pair, -1)
             self.records.record(
                 self.epoch, pair, best_epoch=best if best > 0 else None, kd_on=bool(self.kd_on.get(pair)),
-                mean_gate=gate_sum / ntokens if ntokens else None,
-                kd_loss=bits_per_token(kd_sum, ntokens) if ntokens else None,
+                mean_gate=gate_sum / kd_ntokens if kd_ntokens else None,
+                kd_loss=bits_per_token(kd_sum, kd_ntokens) if kd_ntokens else None,
+                train_tokens=int(ntokens), kd_tokens=int(kd_ntokens),
             )  # fmt: skip
         if self.files.records and is_main_process():
             self.records.save(self.files.records)
@@ -253,5 +255,7 @@ class TeacherLifecycle:
         self.restored_validation = tuple(last_validation) if last_validation else None
         opened = state.pop("lssd_open", None)
         if opened:
-            self.open_epoch, self.open_sums = opened["epoch"], {k: list(v) for k, v in opened["sums"].items()}
+            # a checkpoint of an earlier version kept three sums (no tokens trained on)
+            sums = {pair: [*values, 0.0, 0.0, 0.0, 0.0][:4] for pair, values in opened["sums"].items()}
+            self.open_epoch, self.open_sums = opened["epoch"], sums
         return state

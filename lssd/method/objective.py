@@ -95,8 +95,7 @@ def distillation_objective(
         vocab_mask: optional ``[vocab]`` bool, the target language's pieces (language-aware distillation).
 
     Returns a dict of sums over non-pad tokens: ``loss`` = (CE_ls + w·Σ g·KD)/2, the only differentiable entry;
-    for logging: ``ce`` = CE_ls, ``nll``, ``kd`` = Σ KD (ungated), ``gated_kd`` = Σ g·KD, and ``gate``
-    ``[batch, time]`` (0 at pads).
+    for logging: ``ce`` = CE_ls, ``nll``, ``kd`` = Σ KD (ungated), and ``gate`` ``[batch, time]`` (0 at pads).
     """
     compute_dtype = torch.promote_types(student_logits.dtype, torch.float32)
     # the student's log-softmax is the one pass over [batch, time, vocab] that autograd records; CE, KD and the
@@ -110,19 +109,14 @@ def distillation_objective(
         student = lprobs.detach()
         ce_tokens, nll = label_smoothed_token_losses(student, target, epsilon, pad_idx)
         p_teacher = teacher_probabilities(teacher_logits.detach().to(compute_dtype), vocab_mask)
+        p_teacher[~not_pad] = 0.0  # pads are not distilled (only their rows are written)
         teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
         student_gold = student.gather(-1, gold).squeeze(-1).exp()
         gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
-        # KD_t = −Σ_v p_T(v)·log p_S(v) as a row-wise dot product: no [batch, time, vocab] temporary
-        kd_tokens = -torch.linalg.vecdot(p_teacher, student) * real
+        # Σ_t KD_t = −Σ_{t,v} p_T(v)·log p_S(v): one dot product over the batch (pad rows of p_T are 0), with no
+        # [batch, time, vocab] temporary; only the sum is logged, the gates need no per-token KD
+        kd = -torch.dot(p_teacher.reshape(-1), student.reshape(-1))
         combined = combined_target(p_teacher, gate, gold, real, weight=weight, epsilon=epsilon)
     loss = -torch.dot(combined.reshape(-1), lprobs.reshape(-1))
 
-    return {
-        "loss": loss,
-        "ce": ce_tokens.sum(),
-        "nll": nll.sum(),
-        "kd": kd_tokens.sum(),
-        "gated_kd": (gate * kd_tokens).sum(),
-        "gate": gate,
-    }
+    return {"loss": loss, "ce": ce_tokens.sum(), "nll": nll.sum(), "kd": kd, "gate": gate}

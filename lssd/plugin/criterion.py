@@ -27,6 +27,20 @@ from lssd.method.flags import LEVELS, VARIANTS
 from lssd.method.objective import distillation_objective
 
 
+def teacher_logits(teacher, net_input: dict) -> torch.Tensor:
+    """The frozen teacher's raw logits for a batch (teacher forcing), under ``torch.inference_mode`` (no autograd
+    bookkeeping at all).
+
+    fairseq's decoder hands its features to the output projection transposed back from time-major, so not
+    contiguous; without autograd, torch's matmul projects such a [batch, time, dim] tensor onto the vocabulary as a
+    batched product against a broadcast weight, several times slower on CPU than the single matrix product it uses
+    when gradients are recorded (the student's case). Made contiguous first (a copy of [batch, time, dim], small
+    beside [batch, time, vocab]), the teacher's projection is that one matrix product too."""
+    with torch.inference_mode():
+        features, _ = teacher(**net_input, features_only=True)
+        return teacher.decoder.output_layer(features.contiguous())
+
+
 @dataclass
 class LSSDDistillationConfig(LabelSmoothedCrossEntropyCriterionConfig):
     distillation_weight: float = field(default=1.0, metadata={"help": "w: the weight of the KD term"})
@@ -80,8 +94,7 @@ class LSSDDistillationCriterion(LabelSmoothedCrossEntropyCriterion):
         # raw logits of both models: the objective normalises each once (the student's log-softmax serves CE, KD
         # and the gate; the teacher's softmax is taken once, in float32), instead of normalising twice
         student = net_output[0]
-        with torch.inference_mode():  # no autograd bookkeeping at all for the teacher
-            teacher = self.teacher(**sample["net_input"])[0]
+        teacher = teacher_logits(self.teacher, sample["net_input"])
         target = model.get_targets(sample, net_output)
         if self.ignore_prefix_size > 0:
             student = student[:, self.ignore_prefix_size :, :]

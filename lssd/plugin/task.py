@@ -46,6 +46,7 @@ PAIR_NTOKENS = "pair_ntokens:"
 PAIR_KD = "pair_kd:"
 PAIR_GATE = "pair_gate:"
 PAIR_KD_NTOKENS = "pair_kd_ntokens:"
+PAIR_TRAIN_NTOKENS = "pair_train_ntokens:"
 
 
 def run_files(args) -> RunFiles:
@@ -178,8 +179,9 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         training = any(PAIR_KD_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs)
         validation = any(PAIR_NTOKENS + self.lang_pairs[0] in log for log in logging_outputs)
         for pair in self.lang_pairs:
-            if training and (ntokens := summed(PAIR_KD_NTOKENS, pair)) > 0:
-                self.lifecycle.add_training(pair, summed(PAIR_KD, pair), summed(PAIR_GATE, pair), ntokens)
+            if training and (trained := summed(PAIR_TRAIN_NTOKENS, pair)) > 0:
+                kd_ntokens = summed(PAIR_KD_NTOKENS, pair)
+                self.lifecycle.add_training(pair, summed(PAIR_KD, pair), summed(PAIR_GATE, pair), kd_ntokens, trained)
             if validation and (ntokens := summed(PAIR_NTOKENS, pair)) > 0:
                 loss = summed(PAIR_LOSS, pair)
                 self.lifecycle.add_validation(pair, loss, ntokens)
@@ -248,10 +250,13 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
         device = sample["target"].device
         for key in ("kd_sum", "gate_sum", "kd_ntokens"):
             logging_output[key] = torch.as_tensor(logging_output[key], device=device)
+        # the tokens trained on, counted as the criterion counts the distilled ones (after any ignored prefix)
+        trained = sample["target"][:, criterion.ignore_prefix_size :].ne(criterion.padding_idx).sum().to(device)
         zero = torch.zeros((), device=device)
         for name in self.lang_pairs:
             mine = name == pair
             logging_output[PAIR_KD + name] = logging_output["kd_sum"] if mine else zero
             logging_output[PAIR_GATE + name] = logging_output["gate_sum"] if mine else zero
             logging_output[PAIR_KD_NTOKENS + name] = logging_output["kd_ntokens"] if mine else zero
+            logging_output[PAIR_TRAIN_NTOKENS + name] = trained if mine else zero
         return loss, sample_size, logging_output
