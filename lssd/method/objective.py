@@ -109,7 +109,7 @@ def distillation_objective(
         student = lprobs.detach()
         ce_tokens, nll = label_smoothed_token_losses(student, target, epsilon, pad_idx)
         p_teacher = teacher_probabilities(teacher_logits.detach().to(compute_dtype), vocab_mask)
-        p_teacher[~not_pad] = 0.0  # pads are not distilled (only their rows are written)
+        p_teacher[(~not_pad).nonzero(as_tuple=True)] = 0.0  # pads are not distilled (only their rows are written)
         teacher_gold = p_teacher.gather(-1, gold).squeeze(-1)
         student_gold = student.gather(-1, gold).squeeze(-1).exp()
         gate = distillation_gate(student_gold, teacher_gold, not_pad, variant, level)
