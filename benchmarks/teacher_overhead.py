@@ -200,7 +200,7 @@ def parse_options(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argp
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--runs", help="a directory of finished runs (results/train/demo): their actual extra time")
     parser.add_argument("--save", help="also write the measurements to this JSON file")
-    parser.add_argument("--report-from", help="print the table of measurements saved with --save, and stop")
+    parser.add_argument("--report-from", help="print the report of a run saved with --save (and --runs), and stop")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser, parser.parse_args(argv)
 
@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser, options = parse_options(argv)
     if options.report_from:  # print the table of an earlier run (--save) again
         saved = json.loads(Path(options.report_from).read_text())
-        report(saved["results"], argparse.Namespace(**saved["options"]), saved.get("profile"))
+        saved_options = argparse.Namespace(**{**saved["options"], "runs": options.runs or saved["options"].get("runs")})
+        report(saved["results"], saved_options, saved.get("profile"))
         return 0
     if options.worker:
         workers = {"timing": run_timing, "profile": run_profile}
