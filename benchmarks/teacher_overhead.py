@@ -5,9 +5,10 @@ optimizer step). LSSD runs with distillation forced on for every batch (every pa
 initial model, and has stopped improving), so every update pays the teacher. After warm-up updates, each method is
 timed over many short rounds, the methods in alternating order from round to round, so that a drift of the
 machine's speed hits every method alike; the teacher's forward pass and the KD term's own cost are timed in the
-same rounds. The closing figures pair the measurements of each round and give the median over rounds with its 95%
-confidence interval (order statistics: no assumption on the distribution). Peak memory is measured in one process
-per method, the profile in another.
+same rounds. The rounds come from three independent processes (``--processes``), because a process's own state
+moves all of its rounds alike. The closing figures pair the measurements of each round and give the median over
+all rounds with its 95% confidence interval (order statistics: no assumption on the distribution), and the median
+of each process. Peak memory is measured in one process per method, the profile in another.
 
 Prints (a) the baseline's time per update, (b) the teacher's forward pass alone per batch, as the criterion runs
 it, (f) the KD floor: LSSD's objective minus the label-smoothed CE it replaces, forward and backward on the same
@@ -138,7 +139,8 @@ def report(results: dict[str, dict], options, parts: dict | None = None) -> None
     print(f"device: {options.device} ({device_name(options.device)}), threads {options.threads}; model: "
           f"{options.size} ({mib(results['baseline']['model_bytes'])} fp32); {options.direction}; "
           f"{results['baseline']['tokens_per_update']:.0f} tokens per update; {options.steps} updates x "
-          f"{options.repeats} rounds after {options.warmup} warm-up")  # fmt: skip
+          f"{len(results['baseline']['update_s'])} rounds in {len(results['baseline'].get('rounds_per_process', [1]))} "
+          f"processes, after {options.warmup} warm-up updates")  # fmt: skip
     print(f"(b) teacher forward per batch ({whole['teacher_dtype']}): {spread(whole['teacher_forward_s'])}")
     print(f"(f) KD floor per batch (objective - CE, forward + backward): {spread(whole['kd_floor_s'])}")
     print()
@@ -153,8 +155,11 @@ def report(results: dict[str, dict], options, parts: dict | None = None) -> None
         print(f"{method}: extra time per update = {figure([(c - a) / b for a, c, b in paired])} teacher forwards")
     # each round's a, c, b and f were timed back to back: a drift of the machine's speed between rounds cancels
     rounds = list(zip(base, whole["update_s"], whole["teacher_forward_s"], whole["kd_floor_s"], strict=True))
+    overheads = [(c - a) / b for a, c, b, _ in rounds]
+    processes = results["baseline"].get("rounds_per_process", [len(rounds)])
+    print(f"overhead beyond teacher forward, median of each timing process: {per_process(overheads, processes)}")
     print(f"lssd/baseline per-update time ratio: {figure([c / a for a, c, _, _ in rounds])}")
-    print(f"overhead beyond teacher forward: {figure([(c - a) / b for a, c, b, _ in rounds])}")
+    print(f"overhead beyond teacher forward: {figure(overheads)}")
     print(f"overhead beyond teacher forward and KD floor: {figure([(c - a - f) / b for a, c, b, f in rounds])}")
     if getattr(options, "runs", None):
         report_runs(Path(options.runs), results)
@@ -181,6 +186,30 @@ def report_runs(root: Path, results: dict[str, dict]) -> None:
               f"update = {share * per_update:+.2%} training time over the baseline")  # fmt: skip
 
 
+ROUND_SERIES = ("update_s", "teacher_forward_s", "kd_floor_s")
+
+
+def merge_processes(timings: list[dict]) -> dict:
+    """The rounds of independent timing processes, pooled (a process's own state, its memory layout for one, moves
+    all of its rounds alike: one process's rounds alone understate how much a figure varies)."""
+    merged = json.loads(json.dumps(timings[0]))
+    for timing in timings[1:]:
+        for method, result in timing.items():
+            for series in ROUND_SERIES:
+                if series in result:
+                    merged[method][series] += result[series]
+    merged["baseline"]["rounds_per_process"] = [len(timing["baseline"]["update_s"]) for timing in timings]
+    return merged
+
+
+def per_process(values: list[float], rounds: list[int]) -> str:
+    medians, start = [], 0
+    for count in rounds:
+        medians.append(statistics.median(values[start : start + count]))
+        start += count
+    return ", ".join(f"{median:.3f}" for median in medians)
+
+
 def parse_options(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -195,7 +224,8 @@ def parse_options(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argp
     parser.add_argument("--work-dir", default=str(REPO / "results" / "benchmarks" / "demo"))
     parser.add_argument("--steps", type=int, default=10, help="timed updates per round")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=15, help="rounds")
+    parser.add_argument("--repeats", type=int, default=7, help="rounds per timing process")
+    parser.add_argument("--processes", type=int, default=3, help="independent timing processes, their rounds pooled")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--runs", help="a directory of finished runs (results/train/demo): their actual extra time")
@@ -234,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(completed.returncode)
         return json.loads(completed.stdout.strip().splitlines()[-1])
 
-    results = worker("timing")
+    results = merge_processes([worker("timing") for _ in range(options.processes)])
     for method in options.methods:
         results[method]["peak_bytes"] = worker(method)
     parts = worker("profile") if options.device == "cpu" else None

@@ -40,3 +40,18 @@ def test_a_run_pays_the_per_update_extra_on_its_distilled_tokens_only(tmp_path, 
     assert "m2o/lssd_whole/seed1: 15.0% of its 2000 training tokens distilled x +25.0% per distilled update" in out
     assert "= +3.75% training time over the baseline" in out
     assert "o2m/lssd_whole/seed1: no token counts in records.json" in out
+
+
+def test_the_rounds_of_independent_processes_are_pooled_and_each_process_keeps_its_median():
+    first = {"baseline": {"update_s": [1.0, 1.0], "tokens_per_update": 900.0}, "lssd_whole": {"update_s": [1.2, 1.2]}}
+    first["lssd_whole"] |= {"teacher_forward_s": [0.2, 0.2], "kd_floor_s": [0.01, 0.01]}
+    second = {"baseline": {"update_s": [2.0, 2.0, 2.0], "tokens_per_update": 900.0}, "lssd_whole": {}}
+    second["lssd_whole"] = {"update_s": [2.6] * 3, "teacher_forward_s": [0.4] * 3, "kd_floor_s": [0.02] * 3}
+    merged = teacher_overhead.merge_processes([first, second])
+    assert merged["baseline"]["update_s"] == [1.0, 1.0, 2.0, 2.0, 2.0]
+    assert merged["lssd_whole"]["teacher_forward_s"] == [0.2, 0.2, 0.4, 0.4, 0.4]
+    assert merged["baseline"]["rounds_per_process"] == [2, 3]
+    assert first["baseline"]["update_s"] == [1.0, 1.0]  # the inputs are left as they were
+    overheads = [(c - a) / b for a, c, b in zip(merged["baseline"]["update_s"], merged["lssd_whole"]["update_s"],
+                                                merged["lssd_whole"]["teacher_forward_s"], strict=True)]  # fmt: skip
+    assert teacher_overhead.per_process(overheads, [2, 3]) == "1.000, 1.500"
