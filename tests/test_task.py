@@ -77,6 +77,30 @@ def test_per_pair_loss_equals_a_recomputation_with_the_stock_criterion(o2m_run):
     assert history["all"][-1] == pytest.approx(total, rel=1e-5)
 
 
+def test_the_teacher_gives_the_model_s_own_logits_by_one_matrix_product(o2m_run):
+    """The criterion's teacher forward (contiguous features, then the vocabulary projection) equals the model's own
+    forward pass, and its projection is a plain matrix product, not a batched one against a broadcast weight."""
+    from fairseq import checkpoint_utils
+    from torch.profiler import ProfilerActivity, profile
+
+    from lssd.method.teachers import freeze_teacher
+    from lssd.plugin.criterion import teacher_logits
+
+    _, save_dir, _, _ = o2m_run
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint2.pt")])
+    teacher = freeze_teacher(models[0], torch.float32)
+    task.load_dataset("valid")
+    sample = next(iter(task.get_batch_iterator(task.dataset("valid"), max_tokens=1024).next_epoch_itr(shuffle=False)))
+    with torch.inference_mode():
+        expected = teacher(**sample["net_input"])[0]
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiler:
+        logits = teacher_logits(teacher, sample["net_input"])
+    assert torch.equal(logits, expected)
+    vocabulary = len(task.target_dictionary)
+    batched = [e for e in profiler.events() if e.name == "aten::bmm" and e.input_shapes[1][-1] == vocabulary]
+    assert not batched, [e.input_shapes for e in batched]
+
+
 def test_training_batches_are_pure(o2m_run):
     from fairseq import checkpoint_utils
 
