@@ -21,10 +21,17 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def snakemake(*args, cwd, timeout=1800):
-    """Run the real Snakemake CLI of this environment on the project's Snakefile."""
+def snakemake_invocation(*args, cwd) -> tuple[list[str], dict]:
+    """The command line and environment of the real Snakemake CLI of this environment on the project's Snakefile,
+    working in ``cwd``."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
     command = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+    return command, env
+
+
+def snakemake(*args, cwd, timeout=1800):
+    """Run the real Snakemake CLI of this environment on the project's Snakefile."""
+    command, env = snakemake_invocation(*args, cwd=cwd)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

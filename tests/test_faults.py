@@ -20,7 +20,7 @@ import torch
 import yaml
 
 import lssd.plugin.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
-from tests.helpers import BIN, REPO, close, reduced_config, snakemake
+from tests.helpers import BIN, close, reduced_config, snakemake, snakemake_invocation
 
 pytestmark = pytest.mark.slow
 
@@ -67,9 +67,8 @@ def train_log(workdir, method):
 
 
 def start(workdir, *args):
-    """Snakemake in the background, in a process group of its own (like conftest.snakemake, without waiting)."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
-    command = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    """Snakemake in the background, in a process group of its own (like helpers.snakemake, without waiting)."""
+    command, env = snakemake_invocation(*args, cwd=workdir)
     output = open(workdir / "snakemake.out", "w")  # closed by kill_group
     process = subprocess.Popen(
         command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True

@@ -26,7 +26,7 @@ def test_a_killed_job_releases_its_gpus(tmp_path):
     holder = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
-        from lssd.run import cli, gpus
+        from lssd.run import gpus
         with gpus.claim(1, ["0", "1"], Path({str(tmp_path)!r})) as mine:
             print(mine[0], flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -41,7 +41,7 @@ def test_a_job_waits_until_enough_gpus_are_free(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from lssd.run import cli, gpus
+        from lssd.run import gpus
         with gpus.claim(2, ["0", "1", "2"], Path({str(tmp_path)!r})) as mine:
             print(",".join(mine), flush=True)
             time.sleep(1.5)

@@ -7,7 +7,6 @@ Skipped, with the reason, where no cluster can be started (not root, no apt-get 
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import BIN, REPO, close, reduced_config
+from tests.helpers import REPO, close, reduced_config, snakemake_invocation
 from tests.slurm_cluster import PARTITION, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -60,7 +59,7 @@ def profile_arguments():
 
 def in_cluster(workdir, script, timeout=900):
     """Run a shell script inside the test cluster, in workdir; its output."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
+    _, env = snakemake_invocation(cwd=workdir)  # the same environment: this venv's programs on PATH
     command = [sys.executable, "-m", "tests.slurm_cluster", "--state", str(workdir / "cluster"), "--", "bash", "-c"]
     completed = subprocess.run(
         [*command, f"cd {workdir} || exit 1\n{script}"],
@@ -76,9 +75,9 @@ def in_cluster(workdir, script, timeout=900):
 
 
 def snakemake_command(workdir, *extra, wanted=None):
-    words = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     configfile = ["--configfile", str(workdir / "config.yaml")]
-    return " ".join([*words, *(wanted or targets()), *configfile, *profile_arguments(), *extra])
+    command, _ = snakemake_invocation(*(wanted or targets()), *configfile, *profile_arguments(), *extra, cwd=workdir)
+    return " ".join(command)
 
 
 def submitted_rules(output):
@@ -180,12 +179,11 @@ def cluster_runs(cluster_available, tmp_path_factory):
     for name, config in (("long", long_config()), ("broken", broken_config())):
         (workdir / name).mkdir()
         (workdir / name / "config.yaml").write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
-    words = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(local), *targets()]
-    reference = subprocess.Popen(  # the local run of the same config and seed, beside the cluster's
-        [*words, "--cores", "2", "--configfile", "config.yaml"], cwd=local, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    command, env = snakemake_invocation(*targets(), "--cores", "2", "--configfile", "config.yaml", cwd=local)
+    # the local run of the same config and seed, beside the cluster's
+    reference = subprocess.Popen(
+        command, cwd=local, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     retry_once = ("--retries", "1")
     script = SCENARIOS.format(
         main=snakemake_command(workdir),
