@@ -13,6 +13,9 @@ rule from its own history, and choose the same teachers on every rank: an instru
 
 import json
 import math
+import os
+import signal
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -158,18 +161,24 @@ cli_main()
 """
 
 
-def run_through_runner(root, out, workers, driver):
-    """One LSSD run through ``lssd.run.train_run.main`` (the Snakemake rule's entry) with ``--cpu-workers``."""
+def runner_arguments(root, out, workers):
+    """The pairs, and the runner's arguments (its own, then fairseq-train's) of the LSSD run of these tests."""
     training = {**SETTINGS, "update_freq": 2 // workers}  # the same 2 batches per update either way
     pairs, command = train_command(root, "o2m", EPOCHS, out / "checkpoints", method=LSSD, training=training)
     fairseq_args = command[command.index("fairseq_cli.train") + 1 :]
     outputs = ["--best", str(out / "best.pt"), "--history", str(out / "history.json")]
     outputs += ["--records", str(out / "records.json")]
+    own = ["--save-dir", str(out / "checkpoints"), *outputs, "--cpu-workers", str(workers)]
+    own += ["--keep-epoch-checkpoints"]  # each epoch's model is rescored below
+    return pairs, [*own, "--", *fairseq_args]
+
+
+def run_through_runner(root, out, workers, driver):
+    """One LSSD run through ``lssd.run.train_run.main`` (the Snakemake rule's entry) with ``--cpu-workers``."""
+    pairs, arguments = runner_arguments(root, out, workers)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_run, "FAIRSEQ_TRAIN", (sys.executable, str(driver)))
-        own = ["--save-dir", str(out / "checkpoints"), *outputs, "--cpu-workers", str(workers)]
-        own += ["--keep-epoch-checkpoints"]  # each epoch's model is rescored below
-        assert train_run.main([*own, "--", *fairseq_args]) == 0
+        assert train_run.main(arguments) == 0
     return pairs
 
 
@@ -306,3 +315,45 @@ def test_two_worker_dev_losses_are_sums_over_the_whole_dev_set(runs):
             for pair in pairs
             if shards[0][1][pair] > 0
         )
+
+
+def trained_epochs(history_file) -> int:
+    try:
+        return len(json.loads(history_file.read_text())[ALL])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_a_killed_two_worker_run_resumes_and_ends_as_the_uninterrupted_one(runs, tmp_path):
+    """What a SLURM time limit or a pre-emption does to a multi-GPU run, with 2 CPU workers: the runner and
+    its workers are killed (SIGKILL, no clean-up) after epoch 2, the rerun resumes from the checkpoint with 2
+    workers (rank 1 receives rank 0's state by fairseq's broadcast: the case that crashed) and its history and
+    LSSD decisions end as those of the run that was never interrupted."""
+    root, pairs, out = runs
+    _, arguments = runner_arguments(root, tmp_path, workers=2)
+    command = [sys.executable, "-m", "lssd.run.train_run", *arguments]
+    saved_history = tmp_path / "checkpoints" / "history.json"
+    with open(tmp_path / "first.log", "wb") as log:
+        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while trained_epochs(saved_history) < 2 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)  # the runner and both workers
+        first.wait()
+    assert 2 <= trained_epochs(saved_history) < EPOCHS, (tmp_path / "first.log").read_text()[-3000:]
+    assert not (tmp_path / "history.json").exists()  # nothing published by the killed attempt
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-4000:]
+    assert "resuming in" in output and "Weights only load failed" not in output
+    second_attempt = (tmp_path / "checkpoints" / "logs" / "attempt-2.log").read_text()
+    assert "--distributed-world-size 2" in second_attempt and "Loaded checkpoint" in second_attempt
+    resumed, uninterrupted = load(tmp_path, "history.json"), load(out[2], "history.json")
+    assert list(resumed) == list(uninterrupted)
+    for name, values in uninterrupted.items():
+        assert resumed[name] == pytest.approx(values, rel=1e-6), name
+    records, expected = load(tmp_path, "records.json"), load(out[2], "records.json")
+    for pair in pairs:
+        for field in ("kd_on", "best_epoch", "train_tokens", "kd_tokens"):
+            assert records[pair][field] == expected[pair][field], (pair, field)
