@@ -89,32 +89,37 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copyfile(src, tmp)
 
 
-UTF8_BOM = b"\xef\xbb\xbf"
+BOM = "\ufeff"
+NUL_BYTE = "a NUL byte (binary data, or a UTF-16 file?)"
+
+
+def decode_line(raw: bytes, where: str, number: int) -> str:
+    """Line ``number`` (1-based) of a one-sentence-per-line UTF-8 file, without its line ending: invalid UTF-8 or
+    a NUL byte is an error naming ``where`` (the file, or archive:member) and the line.
+
+    A byte-order mark at the start of the line is removed: at the start of the file some editors write one, and
+    at the start of a later line it is one left by concatenating such files; it is not text, and kept it would
+    become a piece of the sentence. (U+FEFF anywhere else is an invisible character, see ``lssd.data.text``.)
+    """
+    if b"\0" in raw:  # looked for before decoding: a UTF-16 file is named as such, not as invalid UTF-8
+        raise ValueError(f"{where}, line {number}: {NUL_BYTE}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{where}, line {number}: invalid UTF-8 ({error.reason})") from None
+    return text.removeprefix(BOM).rstrip("\n").rstrip("\r")
+
+
+def decoded_lines(stream: Iterable[bytes], where: str) -> Iterator[str]:
+    """The lines of a binary stream, each through ``decode_line``."""
+    for number, raw in enumerate(stream, start=1):
+        yield decode_line(raw, where, number)
 
 
 def read_lines(path: str | os.PathLike) -> list[str]:
-    """Read a one-sentence-per-line UTF-8 file; invalid UTF-8 or a NUL byte is an error naming the file and line.
-
-    A UTF-8 byte-order mark at the start of the file (which some editors write) is removed: it is not text, and
-    kept it would become a piece of the first sentence.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw.startswith(UTF8_BOM):
-        raw = raw[len(UTF8_BOM) :]
-    if b"\0" in raw:
-        number = raw[: raw.index(b"\0")].count(b"\n") + 1
-        raise ValueError(f"{path}, line {number}: a NUL byte (binary data, or a UTF-16 file?)")
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    decoded = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            decoded.append(line.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}, line {number}: invalid UTF-8 ({error.reason})") from None
-    return decoded
+    """Read a one-sentence-per-line UTF-8 file (``decode_line``'s checks, the file named in its errors)."""
+    with open(path, "rb") as handle:
+        return list(decoded_lines(handle, str(path)))
 
 
 class DamagedFile(ValueError):

@@ -117,13 +117,22 @@ def write_corpus(root, langs=("bos", "fra"), lines=3):
     return root
 
 
-def tsv_archive(path, header, rows):
-    data = ("\n".join(["\t".join(header), *("\t".join(row) for row in rows)]) + "\n").encode()
+def tar_of(path, members):
+    """A gzipped tar at ``path`` of regular files: ``{member name: bytes}``."""
     with tarfile.open(path, "w:gz") as archive:
-        for split in ("train", "dev", "test"):
-            info = tarfile.TarInfo(f"all_talks_{split}.tsv")
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
+
+
+def tsv_bytes(header, rows):
+    return ("\n".join(["\t".join(header), *("\t".join(row) for row in rows)]) + "\n").encode()
+
+
+def tsv_archive(path, header, rows):
+    """A ``ted_talks.tar.gz`` whose three ``all_talks_*.tsv`` hold the same rows."""
+    tar_of(path, {f"all_talks_{split}.tsv": tsv_bytes(header, rows) for split in ("train", "dev", "test")})
 
 
 def ted_spec(columns):
@@ -131,6 +140,15 @@ def ted_spec(columns):
         "pivot": PIVOT,
         "languages": {lang: {"role": "low"} for lang in columns},
         "source": {"kind": "ted_talks", "download": "ted_talks.tar.gz", "pivot_column": "en", "columns": columns},
+    }
+
+
+def wmt_spec(corpora, reference_size=10):
+    """A one-language (fra) WMT dataset: ``corpora`` is its ``{train: [...], valid: {...}, test: {...}}``."""
+    return {
+        "pivot": PIVOT,
+        "languages": {"fra": {"role": "high", "reference_size": reference_size}},
+        "source": {"kind": "wmt", "corpora": {"fra": corpora}},
     }
 
 

@@ -6,13 +6,13 @@ import pytest
 
 from lssd.data import demo
 from lssd.data.parallel import (
-    normalize_text,
     read_parallel,
     split_of,
     split_pairs,
     subsample,
     subsample_sizes,
 )
+from lssd.data.text import normalize_text
 
 ENTRIES = [
     'msgid "Save"\nmsgstr "Sauvegarder"\n',

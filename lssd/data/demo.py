@@ -1,7 +1,8 @@
 """The demo corpus: real human translations from the gettext catalogs that the Django package ships.
 
 English ``msgid`` ↔ translated ``msgstr`` for each configured language. Fuzzy, obsolete, untranslated, plural,
-context-keyed (``msgctxt``) and identity entries are skipped, whitespace is normalised, and the pairs are
+context-keyed (``msgctxt``), invisible-only (zero-width characters, ``lssd.data.text``) and identity entries are
+skipped (a NUL byte is an error naming the catalog and the line), whitespace is normalised, and the pairs are
 deduplicated by their English side (first catalog in sorted path order wins). The split is by a hash of the
 English side, shared by all languages as in TED's multi-way splits; then the training side is subsampled to a
 TED-like high/low-resource skew.
@@ -25,12 +26,13 @@ import polib
 from lssd.data.parallel import (
     SPLITS,
     dataset_parser,
-    normalize_text,
+    run_builder,
     split_pairs,
     subsample,
     subsample_sizes,
     write_parallel,
 )
+from lssd.data.text import normalize_text, require_no_nul, visible_text
 from lssd.io import atomic_directory, write_json
 
 
@@ -52,6 +54,7 @@ def catalog_pairs(paths: list[Path]) -> tuple[list[tuple[str, str]], Counter]:
     seen_english: set[str] = set()
     pairs: list[tuple[str, str]] = []
     for path in paths:
+        require_no_nul(path)
         for entry in polib.pofile(str(path)):
             if entry.obsolete:
                 skipped["obsolete"] += 1
@@ -65,6 +68,9 @@ def catalog_pairs(paths: list[Path]) -> tuple[list[tuple[str, str]], Counter]:
                 english, translation = normalize_text(entry.msgid), normalize_text(entry.msgstr)
                 if not english or not translation:
                     skipped["untranslated"] += 1
+                elif not visible_text(english) or not visible_text(translation):
+                    # dropped before the split, so no dev or test set loses a line: the sets are drawn after it
+                    skipped["invisible"] += 1
                 elif translation == english:
                     skipped["identity"] += 1
                 elif english in seen_english:
@@ -146,7 +152,9 @@ def build(spec: dict, name: str, outdir: Path, root: Path | None = None) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = dataset_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
-    manifest = build(json.loads(args.spec), args.name, args.outdir)
+    manifest = run_builder(lambda: build(json.loads(args.spec), args.name, args.outdir))
+    if manifest is None:
+        return 1
     for lang, info in manifest["languages"].items():
         print(f"{lang}: {info['sizes']} (train available {info['train_available']})")
     return 0

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
-import unicodedata
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from lssd.data.text import require_visible
 from lssd.io import read_lines, write_lines
 
 SPLITS = ("train", "valid", "test")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Collapse every run of whitespace (newlines and tabs included) into one space: one sentence per line."""
-    return _WHITESPACE.sub(" ", text).strip()
 
 
 def stable_bucket(text: str, buckets: int = 100) -> int:
@@ -98,7 +92,8 @@ def write_parallel(outdir: str | Path, split: str, lang: str, pivot: str, pairs:
 
 
 def read_parallel(outdir: str | Path, split: str, lang: str, pivot: str) -> list[tuple[str, str]]:
-    """Read one split of one pair and check it: same line counts, no empty lines, valid UTF-8."""
+    """Read one split of one pair and check it (``lssd.data.text``): same line counts, valid UTF-8, no NUL, no
+    line without visible text, in every split."""
     foreign_path = parallel_path(outdir, split, lang, pivot, lang)
     english_path = parallel_path(outdir, split, lang, pivot, pivot)
     foreign, english = read_lines(foreign_path), read_lines(english_path)
@@ -109,15 +104,8 @@ def read_parallel(outdir: str | Path, split: str, lang: str, pivot: str) -> list
         )
     for path, lines in ((foreign_path, foreign), (english_path, english)):
         for number, line in enumerate(lines, start=1):
-            if not visible_text(line):
-                raise ValueError(f"{path}, line {number}: empty line (or only spaces or invisible characters)")
+            require_visible(line, str(path), number)
     return list(zip(foreign, english, strict=True))
-
-
-def visible_text(line: str) -> str:
-    """The line without whitespace and invisible format characters (zero-width space, joiners, BOM, ...): empty
-    for a line that would give the model nothing to translate. Joiners inside words (Hindi, Persian) stay legal."""
-    return "".join(char for char in line if not char.isspace() and unicodedata.category(char) != "Cf")
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
@@ -127,3 +115,13 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="the dataset's name in the config")
     parser.add_argument("--outdir", required=True, type=Path, help="results/data/<name>")
     return parser
+
+
+def run_builder(build) -> dict | None:
+    """``build()``, the manifest it returns; bad input (a ValueError naming the file and line, or the key) is
+    printed as ``error: ...`` instead of a traceback, and gives None: the builder's job then exits with 1."""
+    try:
+        return build()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

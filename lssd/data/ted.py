@@ -4,7 +4,10 @@ The archive holds ``all_talks_{train,dev,test}.tsv``: a header row (``talk_name`
 TED codes such as ``bs``, ``pt-br``), then one English sentence per row with its aligned translations. The text is
 Moses-tokenized. For every configured language the ``<column>``/``en`` pair of each row is kept unless either side
 is empty or holds a missing-translation marker (``__NULL__`` or ``_ _ NULL _ _``), as in multiDDS's per-pair
-files; nothing else is filtered. The columns are found by the header, never by position.
+files (in every split: that is how its dev and test sets are defined); nothing else is filtered. The text goes
+through ``lssd.data.text``'s check: a NUL byte is an error naming the member and line, a cell of only invisible
+characters (zero-width spaces, joiners) is dropped and counted in a training file and an error in a dev or test
+file. The columns are found by the header, never by position.
 
 TED-8 ``por`` is the ``pt-br`` column (about 185K training pairs; ``pt`` has only 52K).
 
@@ -21,12 +24,13 @@ import json
 import sys
 import tarfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from lssd.config import dataset_languages
 from lssd.data.archive import find_member, member_names
-from lssd.data.parallel import SPLITS, dataset_parser, normalize_text, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, run_builder, write_parallel
+from lssd.data.text import decoded_lines, sentence
 from lssd.io import atomic_directory, write_json
 
 TSV_OF_SPLIT = {"train": "all_talks_train.tsv", "valid": "all_talks_dev.tsv", "test": "all_talks_test.tsv"}
@@ -35,16 +39,34 @@ TALK_COLUMN = "talk_name"
 
 
 def is_missing(text: str) -> bool:
+    """The corpus's own mark of a missing translation: an empty cell or a NULL marker."""
     return not text.strip() or any(marker in text for marker in NULL_MARKERS)
 
 
-def read_talks(
-    stream: Iterable[str], where: str, columns: dict[str, str], pivot_column: str
-) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Counter]]:
-    """Pairs ``(foreign, english)`` per language from one ``all_talks_*.tsv``, and the dropped rows' counts.
+def row_pair(row: list[str], at: tuple[int, int], names: tuple[str, str], split: str, where: str, number: int):
+    """The ``(foreign, english)`` pair of one row for one language (cells at ``at``, columns ``names``), or why
+    it is dropped: ``missing_translation``, ``missing_english`` or (training only) ``invisible_text``."""
+    foreign, english = row[at[0]], row[at[1]]
+    if is_missing(foreign):
+        return "missing_translation"
+    if is_missing(english):
+        return "missing_english"
+    foreign = sentence(foreign, split, where, number, f"sentence in column '{names[0]}'")
+    english = sentence(english, split, where, number, f"sentence in column '{names[1]}'")
+    if foreign is None or english is None:
+        return "invisible_text"
+    return foreign, english
 
-    ``columns`` maps each language to its TED column. A missing column or a row with the wrong number of
-    fields is an error naming ``where`` (archive and member) and the line.
+
+def read_talks(
+    stream: Iterable[str], where: str, columns: dict[str, str], pivot_column: str, split: str
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Counter]]:
+    """Pairs ``(foreign, english)`` per language from one ``all_talks_*.tsv`` (of ``split``), and the dropped
+    rows' counts.
+
+    ``columns`` maps each language to its TED column. A missing column, a row with the wrong number of fields
+    or (in a dev or test file) a sentence of only invisible characters is an error naming ``where`` (archive
+    and member) and the line.
     """
     csv.field_size_limit(1 << 24)
     reader = csv.reader(stream, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -67,25 +89,13 @@ def read_talks(
     for number, row in enumerate(reader, start=2):
         if len(row) != len(header):
             raise ValueError(f"{where}, line {number}: {len(row)} tab-separated fields, the header has {len(header)}")
-        english = row[english_at]
         for lang, column in columns.items():
-            foreign = row[position[column]]
-            if is_missing(foreign):
-                dropped[lang]["missing_translation"] += 1
-            elif is_missing(english):
-                dropped[lang]["missing_english"] += 1
+            pair = row_pair(row, (position[column], english_at), (column, pivot_column), split, where, number)
+            if isinstance(pair, str):
+                dropped[lang][pair] += 1
             else:
-                pairs[lang].append((normalize_text(foreign), normalize_text(english)))
+                pairs[lang].append(pair)
     return pairs, dropped
-
-
-def decoded_lines(stream, where: str) -> Iterator[str]:
-    """UTF-8 lines of a binary stream; invalid UTF-8 is an error naming ``where`` and the line."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{where}, line {number}: invalid UTF-8 ({error.reason})") from None
 
 
 def extract(archive: Path, columns: dict[str, str], pivot_column: str):
@@ -99,7 +109,7 @@ def extract(archive: Path, columns: dict[str, str], pivot_column: str):
                 if member.name == name:
                     where = f"{archive}:{name}"
                     lines = decoded_lines(handle.extractfile(member), where)
-                    by_split[split], dropped[split] = read_talks(lines, where, columns, pivot_column)
+                    by_split[split], dropped[split] = read_talks(lines, where, columns, pivot_column, split)
     return by_split, dropped
 
 
@@ -158,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = dataset_parser("Extract a TED-8 dataset from ted_talks.tar.gz")
     parser.add_argument("--archive", required=True, type=Path)
     args = parser.parse_args(argv)
-    manifest = build(json.loads(args.spec), args.name, args.archive, args.outdir)
+    manifest = run_builder(lambda: build(json.loads(args.spec), args.name, args.archive, args.outdir))
+    if manifest is None:
+        return 1
     for lang, info in manifest["languages"].items():
         print(f"{lang} ({info['column']}): {info['sizes']}")
     return 0

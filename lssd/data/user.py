@@ -5,8 +5,10 @@ the dataset and every split, ``{train,valid,test}.xx-<pivot>.xx`` and ``{train,v
 (one sentence per line, UTF-8), the layout the pipeline itself writes.
 
 Every file is checked before anything is written: the two sides of a pair must have the same number of lines,
-no line may be empty or whitespace-only, the text must be valid UTF-8, and every split of every language must
-have at least one pair. Each problem stops the job with the file and line (or the language) named.
+no line may be empty or only spaces and invisible characters (in any split: the files are yours to fix), the
+text must be valid UTF-8 without NUL bytes (the check every source shares, ``lssd.data.text``; a byte-order mark
+at the start of a file or line is removed), and every split of every language must have at least one pair. Each
+problem stops the job with the file and line (or the language) named.
 
 Usage (the ``prepare_parallel_files`` rule)::
 
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 
 from lssd.config import dataset_languages
-from lssd.data.parallel import SPLITS, dataset_parser, parallel_path, read_parallel, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, parallel_path, read_parallel, run_builder, write_parallel
 from lssd.io import atomic_directory, write_json
 
 
@@ -63,10 +65,8 @@ def build(spec: dict, name: str, outdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = dataset_parser("Check and import a dataset of line-aligned parallel files")
     args = parser.parse_args(argv)
-    try:
-        manifest = build(json.loads(args.spec), args.name, args.outdir)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+    manifest = run_builder(lambda: build(json.loads(args.spec), args.name, args.outdir))
+    if manifest is None:
         return 1
     for lang, info in manifest["languages"].items():
         print(f"{lang}: {info['sizes']}")

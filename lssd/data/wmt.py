@@ -9,7 +9,10 @@ WMT releases, one ``<seg id=...>`` per line, or plain text).
 
 The subsample keeps the pairs with the smallest SHA-1 of their text (ties by position): the same pairs on every
 machine, independent of the order in which the corpora are listed, and the sample of a smaller size is a subset
-of the sample of a larger one. Pairs with an empty side are dropped first; nothing else is filtered.
+of the sample of a larger one. Training pairs with an empty side (nothing visible: empty, spaces, zero-width
+characters) are dropped first and counted; nothing else is filtered. The dev and test sets are used whole: an
+empty segment in them is an error naming the file and line, as is a NUL byte anywhere (``lssd.data.text``, the
+check every source shares).
 
 Usage (the ``prepare_wmt`` rule)::
 
@@ -33,34 +36,36 @@ import numpy as np
 
 from lssd.config import dataset_languages
 from lssd.data.archive import extract_members
-from lssd.data.parallel import SPLITS, dataset_parser, normalize_text, parallel_path, write_parallel
+from lssd.data.parallel import SPLITS, dataset_parser, parallel_path, run_builder, write_parallel
+from lssd.data.text import decoded_lines, sentence
 from lssd.io import atomic_directory, atomic_path, write_json
 
 SEGMENT = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
 
 
-def sgm_segments(path: Path, label: str | None = None) -> list[str]:
-    """The ``<seg>`` texts of a WMT "fake SGML" file, in order (sacrebleu reads them the same way)."""
+def sgm_segments(path: Path, label: str | None = None) -> list[tuple[int, str]]:
+    """The ``<seg>`` texts of a WMT "fake SGML" file with their line numbers, in order (sacrebleu reads them the
+    same way)."""
     segments = []
-    for line in text_lines(path, label):
+    for number, line in enumerate(text_lines(path, label), start=1):
         match = SEGMENT.search(line)
         if match:
-            segments.append(match.group(1))
+            segments.append((number, match.group(1)))
     return segments
 
 
 def text_lines(path: Path, label: str | None = None) -> Iterator[str]:
-    """Lines of a UTF-8 file; invalid UTF-8 is an error naming the file (``label``: archive:member) and line."""
+    """Lines of a UTF-8 file; invalid UTF-8 or a NUL byte is an error naming the file (``label``: archive:member)
+    and line, and a byte-order mark at its start is removed (``lssd.data.text``)."""
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8").rstrip("\n").rstrip("\r")
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{label or path}, line {number}: invalid UTF-8 ({error.reason})") from None
+        yield from decoded_lines(handle, label or str(path))
 
 
-def read_side(path: Path, label: str) -> list[str]:
-    return sgm_segments(path, label) if path.suffix == ".sgm" else list(text_lines(path, label))
+def read_side(path: Path, label: str) -> list[tuple[int, str]]:
+    """``(line number, text)`` of every sentence of a dev or test side: SGML segments, or plain lines."""
+    if path.suffix == ".sgm":
+        return sgm_segments(path, label)
+    return list(enumerate(text_lines(path, label), start=1))
 
 
 def aligned(foreign: Path, english: Path, where: str) -> Iterator[tuple[int, str, str]]:
@@ -91,28 +96,30 @@ def subsample_keys(keys: np.ndarray, size: int) -> np.ndarray:
 
 
 def training_pairs(files: list[tuple[Path, Path, str]], counts: Counter) -> Iterator[tuple[str, str]]:
-    """Every non-empty pair of the pooled corpora, whitespace-normalised, in corpus order."""
+    """Every pair of the pooled corpora with text on both sides, whitespace-normalised, in corpus order."""
     for foreign_path, english_path, where in files:
-        for _, foreign, english in aligned(foreign_path, english_path, where):
-            foreign, english = normalize_text(foreign), normalize_text(english)
-            if not foreign or not english:
+        for number, foreign, english in aligned(foreign_path, english_path, where):
+            foreign, english = sentence(foreign, "train", where, number), sentence(english, "train", where, number)
+            if foreign is None or english is None:
                 counts["empty_side"] += 1
                 continue
             counts["kept"] += 1
             yield foreign, english
 
 
-def dev_test_pairs(entry: dict, foreign_path: Path, english_path: Path, where: str, empty: str):
-    """A dev or test set's segment pairs (both sides normalised; pairs with an empty side dropped)."""
-    foreign = read_side(foreign_path, f"{entry['download']}:{entry['foreign']}")
-    english = read_side(english_path, f"{entry['download']}:{entry['english']}")
-    if len(foreign) != len(english):
-        raise ValueError(f"{where}: {len(foreign)} segments against {len(english)}")
-    pairs = [(normalize_text(f), normalize_text(e)) for f, e in zip(foreign, english, strict=True)]
-    pairs = [(f, e) for f, e in pairs if f and e]
-    if not pairs:
+def dev_test_pairs(entry: dict, foreign_path: Path, english_path: Path, where: str, empty: str, split: str):
+    """A dev or test set's segment pairs, both sides normalised; an empty segment is an error naming its line
+    (the set is used whole, as sacrebleu scores it)."""
+    labels = (f"{entry['download']}:{entry['foreign']}", f"{entry['download']}:{entry['english']}")
+    sides = [
+        [sentence(text, split, label, number) for number, text in read_side(path, label)]
+        for path, label in zip((foreign_path, english_path), labels, strict=True)
+    ]
+    if len(sides[0]) != len(sides[1]):
+        raise ValueError(f"{where}: {len(sides[0])} segments against {len(sides[1])}")
+    if not sides[0]:
         raise ValueError(f"{empty} in {where}")
-    return pairs
+    return list(zip(*sides, strict=True))
 
 
 def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) -> dict:
@@ -159,7 +166,7 @@ def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) 
             for split in ("valid", "test"):
                 entry = corpora[lang][split]
                 empty = f"datasets.{name}: language '{lang}' has no {split} pairs"
-                pairs = dev_test_pairs(entry, *located(entry), empty)
+                pairs = dev_test_pairs(entry, *located(entry), empty, split)
                 write_parallel(staging, split, lang, pivot, pairs)
                 sizes[split] = len(pairs)
                 sets[split] = entry.get("name", entry["foreign"])
@@ -181,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = dataset_parser("Build WMT-6 (reconstructed) from the downloaded WMT releases")
     parser.add_argument("--downloads", required=True, type=Path, help="directory of the downloaded archives")
     args = parser.parse_args(argv)
-    build(json.loads(args.spec), args.name, args.downloads, args.outdir)
-    return 0
+    manifest = run_builder(lambda: build(json.loads(args.spec), args.name, args.downloads, args.outdir))
+    return 0 if manifest is not None else 1
 
 
 if __name__ == "__main__":
