@@ -1,21 +1,28 @@
 """What every run of a config is doing, from the runs' own files: ``python -m lssd.run.status [--configfile F ...]``.
 
-For each run (dataset × direction × method × seed): whether it is finished, training (its lock is held), stopped
-or not started; its epoch out of its ``max_epoch``; the last per-pair dev losses (``checkpoints/history.json``,
-written at every validation); which pairs the current epoch distils (the log's ``LSSD epoch N: distilling ...``);
-and the time per epoch (the ``end of epoch`` lines of the attempt logs), with the time left. It reads only files
-(no Snakemake, no fairseq), so it works from the login node while the jobs run on a cluster's compute nodes
-(with a shared file system), and on a finished or killed run alike.
+For each run (dataset × direction × method × seed): whether it is finished (its outputs are published), training
+(its lock is held), stopped or not started; its epoch out of the ``max_epoch`` it trains with (the last
+``--max-epoch`` of its fairseq-train command, as its attempt log records it; else as the config builds it); the last
+per-pair dev losses (``history.json``, written at every validation); which pairs the current epoch distils (the
+log's ``LSSD epoch N: distilling ...``); the time per epoch (the ``end of epoch`` lines of the attempt logs), with
+the time left; and why a stopped run stopped: failed (its last attempt log's error line), killed by a signal,
+cancelled or killed without a word (a log that ends without the runner's final line), or ended by SLURM (the
+``CANCELLED AT ... DUE TO TIME LIMIT`` line of the job's Snakemake log or SLURM log). It reads only files (no
+Snakemake run, no fairseq), so it works from the login node while the jobs run on a cluster's compute nodes (with
+a shared file system), and on a finished or killed run alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import re
+import signal
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,39 +30,81 @@ from pathlib import Path
 import yaml
 
 from lssd import config as lssd_config
-from lssd.io import DamagedFile, read_json
+from lssd import config_checks
 from lssd.method.history import ALL
 from lssd.run.attempts import attempt_logs, run_lock_path
+from lssd.run.commands import option_value, train_arguments
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 END_OF_EPOCH = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| INFO \| fairseq_cli\.train \| end of epoch (\d+) ")
 DISTILLING = re.compile(r"\| LSSD epoch (\d+): distilling (.*)$")
+# what lssd.run.train_run and lssd.run.attempts write into an attempt log
+ATTEMPT_STARTED = re.compile(r"^# attempt started (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")
+COMMAND = "$ "
+FAILED = re.compile(r"fairseq-train failed with exit code (-?\d+)")
+# a Python exception's last line, a logged error, an argparse or runner error
+ERROR_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)\b.*|.*\| ERROR \|.*|.*\berror: .*)$")
+# slurmstepd, on the job's stderr: "*** JOB 12 ON node1 CANCELLED AT 2024-05-01T10:00:00 DUE TO TIME LIMIT ***"
+SLURM_CANCELLED = re.compile(r"CANCELLED AT \S+(?: DUE TO ([A-Z][A-Z ]*[A-Z]))?")
+# the default of snakemake-executor-plugin-slurm: <dir>/rule_<rule>/<wildcard values joined by _>/<jobid>.log
+SLURM_LOGS = Path(".snakemake") / "slurm_logs" / "rule_train"
+TAIL_BYTES = 65536
+ERROR_SEARCH_LINES = 200
 
 
 @dataclass
 class RunStatus:
     name: str
     state: str  # finished | training | stopped | not started
-    epoch: int = 0
+    epoch: int | None = 0  # None: the history is unreadable
     max_epoch: int = 0
+    max_update: int | None = None
+    max_epoch_logged: bool = False  # max_epoch is the one of its logged command, not the config's
     losses: dict[str, float] = field(default_factory=dict)
     distilling: tuple[int, list[str]] | None = None
     seconds_per_epoch: float | None = None
     holder: str = ""
+    why: str = ""  # why a stopped run stopped
     problems: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def progress(self) -> str:
+        """``epoch 3/10``, with what the bare count would hide (an empty or unreadable history, an early end)."""
+        if self.epoch is None:
+            return "epoch unknown (history unreadable)"
+        if self.state == "finished" and self.epoch == 0:
+            return "no epoch in its history"
+        if self.epoch > self.max_epoch:
+            return f"epoch {self.epoch}, more than its max_epoch {self.max_epoch}"
+        text = f"epoch {self.epoch}/{self.max_epoch}"
+        if self.state == "finished" and self.epoch < self.max_epoch:
+            text += f" ({self.early_end()})"
+        return text
+
+    def early_end(self) -> str:
+        """Why a finished run has fewer epochs than its max_epoch."""
+        if not self.max_epoch_logged:
+            return "max_epoch as the config sets it now: no attempt log says what it trained with"
+        if self.max_update:
+            return f"ended by its max_update {self.max_update}"
+        return "fairseq stopped it before max_epoch"
+
+    def head(self) -> str:
         head = f"{self.name}: {self.state}"
         if self.holder:
             head += f" ({self.holder})"
         if self.state != "not started":
-            head += f", epoch {self.epoch}/{self.max_epoch}"
+            head += f", {self.progress()}"
         if self.seconds_per_epoch:
             head += f", {format_duration(self.seconds_per_epoch)} per epoch"
-            if self.state == "training" and self.max_epoch > self.epoch:
+            if self.state == "training" and self.epoch is not None and self.max_epoch > self.epoch:
                 head += f", about {format_duration(self.seconds_per_epoch * (self.max_epoch - self.epoch))} left"
-        lines = [head]
+        return head
+
+    def lines(self) -> list[str]:
+        lines = [self.head()]
+        if self.why:
+            lines.append(f"    why it stopped: {self.why}")
         if self.losses:
             values = "  ".join(f"{pair} {loss:.3f}" for pair, loss in self.losses.items())
             lines.append(f"    dev loss (bits/token) after epoch {self.epoch}: {values}")
@@ -88,86 +137,355 @@ def lock_holder(lock_path: Path) -> str | None:
     return None
 
 
-def epoch_times(log_paths: list[Path]) -> tuple[list[float], tuple[int, list[str]] | None]:
-    """Durations of the epochs between two ``end of epoch`` lines of one attempt, and the last distilling line."""
-    durations: list[float] = []
-    distilling = None
+class HistoryUnreadable(ValueError):
+    """A history file that is not what the task writes; the message names the file."""
+
+
+def history_shape_error(data) -> str | None:
+    """Why ``data`` is not ``{pair: [bits/token or null, ...], "all": [...]}``; None when it is."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object of per-pair lists"
+    if ALL not in data:
+        return f"no '{ALL}' list"
+    for pair, values in data.items():
+        numbers = isinstance(values, list) and all(
+            value is None or isinstance(value, (int, float)) and not isinstance(value, bool) for value in values
+        )
+        if not numbers:
+            return f"'{pair}' is not a list of losses"
+    return None
+
+
+def read_history(path: Path) -> dict[str, list]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise HistoryUnreadable(f"history unreadable: {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise HistoryUnreadable(f"history unreadable: {path}: not UTF-8 ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise HistoryUnreadable(
+            f"history unreadable: {path}: not valid JSON ({error.msg}, line {error.lineno} column {error.colno}; "
+            "cut short or overwritten?)"
+        ) from None
+    problem = history_shape_error(data)
+    if problem:
+        raise HistoryUnreadable(f"history unreadable: {path}: {problem}")
+    return data
+
+
+def add_history(status: RunStatus, path: Path) -> None:
+    """The epochs validated and each pair's last dev loss, or why they cannot be read."""
+    if not path.exists():
+        return
+    try:
+        history = read_history(path)
+    except HistoryUnreadable as error:
+        status.epoch = None
+        status.problems.append(str(error))
+        return
+    status.epoch = len(history[ALL])
+    # an epoch without a validation is null: such a pair has no loss to show for the last epoch
+    status.losses = {
+        pair: values[-1] for pair, values in history.items() if pair != ALL and values and values[-1] is not None
+    }
+    if status.state == "finished" and status.epoch == 0:
+        status.problems.append(f"history empty: {path}: no epoch was validated")
+
+
+@dataclass
+class LogFacts:
+    durations: list[float] = field(default_factory=list)
+    distilling: tuple[int, list[str]] | None = None
+    command: list[str] | None = None  # the last fairseq-train command line an attempt ran
+    problems: list[str] = field(default_factory=list)
+
+
+def read_logs(log_paths: list[Path]) -> LogFacts:
+    """From the attempt logs: the epochs' durations (between two ``end of epoch`` lines of one attempt), the last
+    distilling line and the last fairseq-train command."""
+    facts = LogFacts()
     for path in log_paths:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            facts.problems.append(f"attempt log unreadable: {path}: {error.strerror}")
+            continue
         previous = None
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in text.splitlines():
+            if line.startswith(COMMAND):
+                facts.command = line[len(COMMAND) :].split()
+                continue
             match = END_OF_EPOCH.match(line)
             if match:
                 moment = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
                 if previous is not None:
-                    durations.append((moment - previous).total_seconds())
+                    facts.durations.append((moment - previous).total_seconds())
                 previous = moment
                 continue
             match = DISTILLING.search(line)
             if match:
                 pairs = [] if match.group(2) == "no pair" else match.group(2).split(", ")
-                distilling = (int(match.group(1)), pairs)
-    return durations, distilling
+                facts.distilling = (int(match.group(1)), pairs)
+    return facts
+
+
+def tail_lines(path: Path) -> list[str]:
+    """The last lines of a log (its last 64 KiB: a long run's log is mostly training progress)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return lines[1:] if size > TAIL_BYTES else lines  # the first one is cut
+
+
+def attempt_start(log: Path) -> float | None:
+    """When an attempt started (its log's first line), as a time stamp; None when the log does not say."""
+    try:
+        with open(log, encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+    except OSError:
+        return None
+    match = ATTEMPT_STARTED.match(first)
+    return time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) if match else None
+
+
+def job_logs(workdir: Path, dataset: str, direction: str, method: str, seed: int) -> list[Path]:
+    """Where a training job's stderr (and so SLURM's cancellation line) goes: the rule's log file, and with the
+    SLURM executor the newest of the job's SLURM logs (one per submission; a successful job's is deleted)."""
+    rule_log = workdir / "logs" / "train" / dataset / direction / method / f"seed{seed}.log"
+    slurm_dir = workdir / SLURM_LOGS / f"{dataset}_{direction}_{method}_{seed}"
+    slurm = sorted(slurm_dir.glob("*.log"), key=lambda path: path.stat().st_mtime) if slurm_dir.is_dir() else []
+    return [rule_log, *slurm[-1:]]
+
+
+def slurm_cancellation(logs: list[Path], since: float | None) -> str | None:
+    """SLURM's word on why it ended the job, from a job log written after ``since`` (the last attempt's start:
+    an older job's time limit is not why this attempt stopped)."""
+    for path in logs:
+        # + 2 s: the attempt's start is logged to the second
+        if not path.is_file() or (since is not None and path.stat().st_mtime + 2 < since):
+            continue
+        for line in reversed(tail_lines(path)):
+            match = SLURM_CANCELLED.search(line)
+            if match:
+                due = match.group(1)
+                what = "time limit" if due == "TIME LIMIT" else f"cancelled by SLURM ({(due or 'scancel').lower()})"
+                return f"{what}: {line.strip()} ({path})"
+    return None
+
+
+def failure(code: int, before: list[str], log: Path) -> str:
+    """A failed attempt: killed by a signal (a negative exit code), else its last error line."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory, or kill -9?)" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}: fairseq-train exit code {code} ({log})"
+    # near the failure only: a traceback (one per worker) is tens of lines; an error logged hours before is not it
+    recent = before[-ERROR_SEARCH_LINES:]
+    errors = [line.strip() for line in recent if ERROR_LINE.match(line) and not line.startswith(COMMAND)]
+    if errors:
+        return f"failed: {errors[-1]} (exit code {code}; {log})"
+    return f"failed with exit code {code}, no error line in {log}"
+
+
+def attempt_outcome(log: Path) -> str:
+    """How an attempt ended, from the runner's last line in its log (it writes one unless it was killed)."""
+    lines = tail_lines(log)
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        match = FAILED.fullmatch(line)
+        if match:
+            return failure(int(match.group(1)), lines[:index], log)
+        if line.startswith("fairseq-train finished but "):
+            return f"failed: {line} ({log})"
+        if line.startswith("published "):
+            return f"its last attempt published its outputs, which are missing now ({log})"
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    if last.startswith("error: "):
+        return f"failed: {last} ({log})"
+    return f"cancelled or killed: {log} ends without a final status line (and the run's lock is free)"
+
+
+def why_stopped(last_log: Path | None, job_log_paths: list[Path]) -> str:
+    since = attempt_start(last_log) if last_log else None
+    cancelled = slurm_cancellation(job_log_paths, since)
+    if cancelled:
+        return cancelled
+    if last_log is None:
+        return f"no attempt log: it stopped before training started (see {job_log_paths[0]})"
+    return attempt_outcome(last_log)
+
+
+def run_state(run: Path, save_dir: Path) -> tuple[str, str]:
+    """The run's state and, while it trains, who holds its lock."""
+    holder = lock_holder(run_lock_path(save_dir))
+    if holder:
+        return "training", holder
+    if (run / "checkpoint_best.pt").exists() and (run / "history.json").exists():
+        return "finished", ""
+    if save_dir.exists():
+        return "stopped", ""
+    return "not started", ""
+
+
+def config_arguments(config: dict, dataset: str, direction: str, method: str, seed: int, save_dir: Path) -> list[str]:
+    """The fairseq-train arguments the workflow would give this run now (``extra_args`` may override
+    ``--max-epoch``: the last value counts, for fairseq as for :func:`option_value`)."""
+    return train_arguments(
+        data_bin=f"results/bin/{dataset}",
+        save_dir=str(save_dir),
+        pairs=lssd_config.pairs(config, dataset, direction),
+        direction=direction,
+        training=lssd_config.training_settings(config, dataset, direction, method),
+        method=lssd_config.method_settings(config, method, direction, dataset),
+        seed=seed,
+    )
+
+
+def int_option(args: list[str], name: str) -> int | None:
+    value = option_value(args, name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def max_epoch_notes(status: RunStatus, trained_with: int | None, wanted: int) -> list[str]:
+    """The config's max_epoch when it is not the one the run trains with (or it is below the epochs trained)."""
+    notes = []
+    if trained_with is not None and trained_with != wanted:
+        notes.append(f"the config now sets max_epoch {wanted} (this run trained with {trained_with})")
+    if status.epoch and 0 < wanted < status.epoch:
+        notes.append(
+            f"max_epoch {wanted} of the config is below the {status.epoch} epochs trained: "
+            "the next snakemake run moves this run aside and trains it again from scratch"
+        )
+    return notes
 
 
 def run_status(workdir: Path, config: dict, dataset: str, direction: str, method: str, seed: int) -> RunStatus:
     run = workdir / "results" / "train" / dataset / direction / method / f"seed{seed}"
     save_dir = run / "checkpoints"
-    max_epoch = lssd_config.training_settings(config, dataset, direction, method)["max_epoch"]
-    status = RunStatus(f"{dataset}/{direction}/{method}/seed{seed}", "not started", max_epoch=max_epoch)
-    holder = lock_holder(run_lock_path(save_dir))
-    if holder:
-        status.state, status.holder = "training", holder
-    elif (run / "checkpoint_best.pt").exists() and (run / "history.json").exists():
-        status.state = "finished"
-    elif save_dir.exists():
-        status.state = "stopped"
-    history_path = save_dir / "history.json"
-    if history_path.exists():
-        try:
-            history = read_json(history_path, required=(ALL,))
-            status.epoch = len(history[ALL])
-            status.losses = {pair: values[-1] for pair, values in history.items() if pair != ALL and values}
-        except DamagedFile as error:
-            status.problems.append(str(error))
-    durations, status.distilling = epoch_times(attempt_logs(save_dir))
-    if durations:
-        status.seconds_per_epoch = statistics.median(durations[-10:])
+    logs = attempt_logs(save_dir)
+    facts = read_logs(logs)
+    wanted = config_arguments(config, dataset, direction, method, seed, save_dir)
+    args = facts.command or wanted
+    state, holder = run_state(run, save_dir)
+    status = RunStatus(f"{dataset}/{direction}/{method}/seed{seed}", state, holder=holder)
+    status.max_epoch = int_option(args, "--max-epoch") or 0
+    status.max_update = int_option(args, "--max-update")
+    status.max_epoch_logged = facts.command is not None
+    # a finished run's published history is what evaluation reads; the save dir's may be gone
+    add_history(status, (run if state == "finished" else save_dir) / "history.json")
+    status.distilling = facts.distilling
+    if facts.durations:
+        status.seconds_per_epoch = statistics.median(facts.durations[-10:])
+    if state == "stopped":
+        status.why = why_stopped(logs[-1] if logs else None, job_logs(workdir, dataset, direction, method, seed))
+    trained_with = int_option(facts.command, "--max-epoch") if facts.command else None
+    status.problems += facts.problems + max_epoch_notes(status, trained_with, int_option(wanted, "--max-epoch") or 0)
     return status
 
 
+def other_runs(workdir: Path, runs: list[tuple[str, str, str, int]]) -> list[Path]:
+    """Run directories on disk that the config does not ask for (another config's, or a method since removed)."""
+    wanted = {Path(d, direction, m, f"seed{s}") for d, direction, m, s in runs}
+    root = workdir / "results" / "train"
+    found = [path for path in sorted(root.glob("*/*/*/seed*")) if path.is_dir()]
+    return [path for path in found if path.relative_to(root) not in wanted]
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's complaint and where: 'expected ',' or ']', but got '<stream end>', line 2 column 1'."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem}, line {mark.line + 1} column {mark.column + 1}" if mark else problem
+
+
+def load_config_file(path: Path) -> dict:
+    """One config file as a mapping; a missing, unparsable or non-mapping file is a ConfigError naming it."""
+    try:
+        config_checks.check_config_files([path])  # also refuses a key given twice
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise lssd_config.ConfigError(f"{path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise lssd_config.ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
+    if data is not None and not isinstance(data, dict):
+        raise lssd_config.ConfigError(f"{path}: not a mapping of settings (a YAML {type(data).__name__})")
+    return data or {}
+
+
 def load_config(configfiles: list[Path]) -> dict:
-    """The config as the workflow sees it: the files merged in order, the schema's defaults filled in."""
-    from snakemake.utils import update_config, validate
+    """The config as the workflow sees it: the files merged in order (later ones override, mappings merged key
+    by key, as Snakemake merges them), the schema's defaults filled in, the workflow's checks passed (an unknown
+    method or dataset in ``run`` is a ConfigError naming the key)."""
+    from snakemake.utils import update_config
 
     config: dict = {}
     for path in configfiles:
-        update_config(config, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    validate(config, str(SCHEMA))
+        update_config(config, load_config_file(path))
+    config_checks.validate_config(config, SCHEMA)
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="what every run of a config is doing (from the runs' own files)")
-    parser.add_argument(
-        "--configfile",
-        action="append",
-        type=Path,
-        default=[],
-        help="as for snakemake: merged over config/config.yaml of the working directory (repeatable)",
-    )
-    parser.add_argument("--directory", type=Path, default=Path("."), help="the working directory (with results/)")
-    args = parser.parse_args(argv)
+def config_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Path]:
+    """config/config.yaml of the working directory (the Snakefile's configfile), then each --configfile, found
+    here or in the working directory."""
     default = args.directory / "config" / "config.yaml"
     configfiles = ([default] if default.exists() else []) + [
         path if path.is_absolute() or path.exists() else args.directory / path for path in args.configfile
     ]
     if not configfiles:
         parser.error(f"no config: neither {default} nor --configfile")
-    config = load_config(configfiles)
-    for dataset, direction, method, seed in lssd_config.runs(config):
-        status = run_status(args.directory, config, dataset, direction, method, seed)
-        print("\n".join(status.lines()))
+    return configfiles
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="what every run of a config is doing (from the runs' own files)")
+    parser.add_argument(
+        "--configfile",
+        "--configfiles",
+        nargs="+",
+        action="extend",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="as for snakemake: merged in order over config/config.yaml of the working directory (several files, "
+        "or the option repeated)",
+    )
+    parser.add_argument("--directory", type=Path, default=Path("."), help="the working directory (with results/)")
+    args = parser.parse_args(argv)
+    configfiles = config_paths(parser, args)
+    from snakemake.exceptions import WorkflowError  # the schema's verdict
+
+    try:
+        config = load_config(configfiles)
+    except (lssd_config.ConfigError, WorkflowError) as error:
+        print(f"error: invalid config ({', '.join(map(str, configfiles))}): {error}", file=sys.stderr)
+        return 2
+    try:
+        report(args.directory, config)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (head, less) has gone: the rest is not wanted, and Python's own flush at exit must not fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def report(workdir: Path, config: dict) -> None:
+    runs = lssd_config.runs(config)
+    for dataset, direction, method, seed in runs:
+        print("\n".join(run_status(workdir, config, dataset, direction, method, seed).lines()))
+    for path in other_runs(workdir, runs):
+        print(f"{path}: not a run of this config (another --configfile, or a method since removed?)")
 
 
 if __name__ == "__main__":
