@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lssd.run import attempts, commands, identity, train_run
-from tests.helpers import LANGS, TINY
+from lssd.run import attempts, commands, identity, resume, train_run
+from tests.helpers import LANGS, LSSD, TINY
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +26,14 @@ PAIRS = [f"eng-{lang}" for lang in LANGS]
 SAVE_DIR = Path("run/checkpoints")
 
 
-def runner_command(max_epoch, *own):
+def runner_command(max_epoch, *own, method=None, training=None):
     args = commands.train_arguments(
         data_bin="bin",
         save_dir=str(SAVE_DIR),
         pairs=PAIRS,
         direction="o2m",
-        training={**TINY, "max_epoch": max_epoch},
-        method={"criterion": "label_smoothed_cross_entropy"},
+        training={**TINY, **(training or {}), "max_epoch": max_epoch},
+        method=method or {"criterion": "label_smoothed_cross_entropy"},
         seed=3,
     )
     outputs = ["--best", "run/checkpoint_best.pt", "--history", "run/history.json", "--records", "run/records.json"]
@@ -51,9 +51,9 @@ def runner_command(max_epoch, *own):
     ]
 
 
-def run_training(workdir, max_epoch, *own, expect=0):
+def run_training(workdir, max_epoch, *own, expect=0, **settings):
     completed = subprocess.run(
-        runner_command(max_epoch, *own), cwd=workdir, capture_output=True, text=True, timeout=600
+        runner_command(max_epoch, *own, **settings), cwd=workdir, capture_output=True, text=True, timeout=600
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == expect, output[-4000:]
@@ -129,6 +129,41 @@ def test_settings_that_cannot_change_the_model_resume_the_run(trained, tmp_path)
     output = run_training(workdir, 2, "--log-interval", "1", "--keep-epoch-checkpoints")
     assert "resuming in run/checkpoints (same arguments and data" in output
     assert "begin training epoch" not in output and "published run/checkpoint_best.pt" in output
+    # finished: published again without starting fairseq (nothing it would load can fail the rerun)
+    assert "the run is already trained (2 epochs, " in output and "fairseq_cli.train" not in output
+
+
+def test_a_lowered_max_update_starts_a_new_run(trained, tmp_path):
+    """fairseq would stop at once ("done training") and the longer run's model be published as the shorter
+    setting's result: the run is another run, the old one moved aside."""
+    workdir = copy_of(trained, tmp_path)
+    updates = resume.trained_updates(workdir / SAVE_DIR)
+    assert updates > 3
+    output = run_training(workdir, 2, training={"max_update": 3})
+    assert f"max_update 3 is below the {updates} updates this run has trained: moving the old run/checkpoints" in (
+        output
+    )
+    assert "begin training epoch 1\n" in output and "done training" in output
+    assert resume.trained_updates(workdir / SAVE_DIR) == 3
+    assert len(list((workdir / "run").glob("checkpoints.stale-*"))) == 1
+
+
+def test_another_world_size_or_precision_is_another_run(trained, tmp_path, monkeypatch):
+    """The data-parallel world size multiplies the batch of an update (and fp16 changes its arithmetic): a run
+    resumed with another is not the run its history describes."""
+    workdir = copy_of(trained, tmp_path)
+    monkeypatch.chdir(workdir)
+    recorded = json.loads((SAVE_DIR / "run_args.json").read_text())
+    assert recorded["devices"] == {"world_size": 1, "fp16": False}
+    args = runner_command(2)[runner_command(2).index("--") + 1 :]
+    same = identity.run_identity(args, {"world_size": 1, "fp16": False})
+    assert identity.identity_change(recorded, same) is None
+    messages = []
+    identity.prepare_save_dir(SAVE_DIR, args, messages.append, devices={"world_size": 2, "fp16": False})
+    assert messages[0].startswith(
+        "the devices that shape its updates changed (world_size 1 → 2: another batch per update): moving"
+    )
+    assert len(list(Path("run").glob("checkpoints.stale-*"))) == 1
 
 
 @pytest.mark.parametrize("change", ["same_vocabulary", "vocabulary"])
@@ -168,8 +203,10 @@ def test_changed_arguments_or_a_lowered_max_epoch_start_a_new_run(trained, tmp_p
     identity.prepare_save_dir(save_dir, ["bin", "--max-epoch", "1", *recorded["args"][1:]], lowered.append)
     assert lowered and lowered[0].startswith("max_epoch 1 is below the 2 epochs this run has trained: moving")
     assert len(list(save_dir.parent.glob("checkpoints.stale-*"))) == 1
-    other = {**wanted, "args": [*wanted["args"], "--dropout", "0.3"]}
-    assert identity.identity_change(recorded, other) == "the training arguments changed"
+    other = {**wanted, "args": [*wanted["args"], "--dropout", "0.3", "--fp16-no-flatten-grads"]}
+    assert identity.identity_change(recorded, other) == (
+        "the training arguments changed (--dropout 0.1 → 0.3, --fp16-no-flatten-grads added)"
+    )
 
 
 HOLDER = """
@@ -254,7 +291,7 @@ def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_asid
     messages = []
     identity.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
     assert messages == [
-        "resuming in run/checkpoints (same arguments; its data was not recorded, from now on it is; "
+        "resuming in run/checkpoints (same arguments; its data not recorded, from now on recorded; "
         "no epoch finished yet)"
     ]
     assert json.loads((SAVE_DIR / "run_args.json").read_text())["data"] == identity.data_fingerprint("bin")
@@ -265,3 +302,58 @@ def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_asid
     assert messages[0].startswith("run/checkpoints/run_args.json is unreadable: moving the old run/checkpoints to")
     [stale] = Path("run").glob("checkpoints.stale-*")
     assert (stale / "checkpoint_last.pt").read_bytes() == b"old" and not (SAVE_DIR / "checkpoint_last.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def lssd_trained(data_bin, tmp_path_factory):
+    """A finished two-epoch LSSD run with its epoch checkpoints kept: the teacher of epoch 1 in its own file."""
+    root, _ = data_bin
+    workdir = tmp_path_factory.mktemp("runs") / "lssd"
+    workdir.mkdir()
+    shutil.copytree(root / "bin", workdir / "bin")
+    run_training(workdir, 2, "--keep-epoch-checkpoints", method=LSSD)
+    assert (workdir / SAVE_DIR / "teachers" / "teacher_epoch1.pt").exists()
+    return workdir, None
+
+
+def test_a_lost_teacher_is_rebuilt_from_its_epoch_checkpoint(lssd_trained, tmp_path):
+    """A deleted teacher file (and, in a second copy, a truncated one): rebuilt from checkpoint1.pt, the weights it
+    was copied from; the resumed run then trains exactly as the one whose teacher was never lost."""
+    reference = copy_of(lssd_trained, tmp_path, "reference")
+    run_training(reference, 3, "--keep-epoch-checkpoints", method=LSSD)
+    expected = json.loads((reference / "run" / "history.json").read_text())
+    for damage in ("deleted", "truncated"):
+        workdir = copy_of(lssd_trained, tmp_path, damage)
+        teacher = workdir / SAVE_DIR / "teachers" / "teacher_epoch1.pt"
+        if damage == "deleted":
+            teacher.unlink()
+            state = "missing"
+        else:
+            with open(teacher, "r+b") as handle:
+                handle.truncate(teacher.stat().st_size // 3)
+            state = "unreadable (torn or truncated)"
+        output = run_training(workdir, 3, "--keep-epoch-checkpoints", method=LSSD)
+        assert (
+            f"the LSSD teacher of epoch 1 (run/checkpoints/teachers/teacher_epoch1.pt) was {state}: rebuilt from "
+            "checkpoint1.pt" in output
+        ), output[-3000:]
+        assert json.loads((workdir / "run" / "history.json").read_text()) == expected, damage
+
+
+def test_a_teacher_that_cannot_be_rebuilt_stops_before_fairseq_and_keeps_the_outputs(lssd_trained, tmp_path):
+    workdir = copy_of(lssd_trained, tmp_path)
+    save_dir = workdir / SAVE_DIR
+    teacher = save_dir / "teachers" / "teacher_epoch1.pt"
+    with open(teacher, "r+b") as handle:
+        handle.truncate(100)
+    (save_dir / "checkpoint1.pt").unlink()
+    published = {name: (workdir / "run" / name).read_bytes() for name in ("history.json", "checkpoint_best.pt")}
+    output = run_training(workdir, 3, method=LSSD, expect=2)
+    assert (
+        "error: the LSSD teacher of epoch 1 (run/checkpoints/teachers/teacher_epoch1.pt) is unreadable (torn or "
+        "truncated), and no readable checkpoint1.pt is left to rebuild it from: this run cannot continue as it "
+        "trained. To train it again from scratch, move the run aside (mv run/checkpoints run/checkpoints.broken)"
+    ) in output
+    assert "fairseq_cli.train" not in output and "Traceback" not in output
+    assert {name: (workdir / "run" / name).read_bytes() for name in published} == published
+    assert (save_dir / "checkpoint_last.pt").exists() and not list((workdir / "run").glob("checkpoints.stale-*"))

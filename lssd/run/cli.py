@@ -80,6 +80,11 @@ def process_arguments(
     return cpu_worker_arguments(cpu_workers, init_method)
 
 
+def world_size(*, gpu_count: int, cpu_workers: int = 1) -> int:
+    """The data-parallel workers of a training (see :func:`process_arguments`): every GPU, else the CPU workers."""
+    return gpu_count if gpu_count > 0 else max(cpu_workers, 1)
+
+
 def file_init_method(path: str) -> str:
     """A ``file://`` rendezvous (torch's FileStore): no port to pick, nothing listening on the network."""
     from pathlib import Path

@@ -1,8 +1,9 @@
 """A run's identity (``<save-dir>/run_args.json``): the ``fairseq-train`` arguments that define the model
-(``lssd.run.commands.identity_arguments``) and a SHA-256 of every data-bin file training reads. A run with another
+(``lssd.run.commands.identity_arguments``), a SHA-256 of every data-bin file training reads, and the devices that
+shape its updates (the data-parallel world size, which multiplies the batch, and fp16). A run with another
 identity moves the old checkpoint directory aside (``<save-dir>.stale-<time>``, never deleted) and trains from
-scratch; a raised ``--max-epoch`` is the same run trained longer; one lowered below the epochs already trained is
-another run."""
+scratch; a raised ``--max-epoch`` or ``--max-update`` is the same run trained longer; one lowered below the epochs
+or updates already trained is another run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ Say = Callable[[str], None]
 ARGS_FILE = "run_args.json"
 
 
-IDENTITY_FORMAT = 2
+IDENTITY_FORMAT = 3
 
 
 # the data-bin files fairseq-train reads (the test split and the manifest do not change a trained model)
@@ -43,10 +44,44 @@ def data_fingerprint(data_bin: str | os.PathLike) -> dict[str, str]:
     return digests
 
 
-def run_identity(args: list[str]) -> dict:
-    """What defines a run's model: its model-defining arguments and the data it trains on (the data-bin is the
-    first, positional, fairseq argument)."""
-    return {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
+def run_identity(args: list[str], devices: dict | None = None) -> dict:
+    """What defines a run's model: its model-defining arguments, the data it trains on (the data-bin is the
+    first, positional, fairseq argument) and ``devices`` (``{"world_size": N, "fp16": bool}``, None: not known)."""
+    identity = {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
+    return {**identity, "devices": devices} if devices is not None else identity
+
+
+def option_map(args: list[str]) -> dict[str, str | None]:
+    """``--flag value`` pairs of an argument list (the first positional argument under ``data-bin``)."""
+    options: dict[str, str | None] = {}
+    name = "data-bin"
+    for arg in args:
+        if arg.startswith("--"):
+            name, _, value = arg.partition("=")
+            options[name] = value or None
+        elif name is not None:
+            options[name] = arg if options.get(name) is None else f"{options[name]} {arg}"
+            continue
+        else:
+            options[arg] = None
+        if "=" in arg:
+            name = None
+    return options
+
+
+def argument_changes(old: list[str], new: list[str], limit: int = 6) -> str:
+    """What changed between two argument lists: ``--lr 0.002 → 0.003, --dropout 0.3 added``."""
+    before, after = option_map(old), option_map(new)
+    changes = []
+    for name in [*before, *(name for name in after if name not in before)]:
+        if name not in after:
+            changes.append(f"{name} removed")
+        elif name not in before:
+            changes.append(f"{name} {after[name]} added" if after[name] is not None else f"{name} added")
+        elif before[name] != after[name]:
+            changes.append(f"{name} {before[name]} → {after[name]}")
+    more = f", and {len(changes) - limit} more" if len(changes) > limit else ""
+    return ", ".join(changes[:limit]) + more
 
 
 def trained_epochs(save_dir: Path) -> int:
@@ -62,13 +97,26 @@ def identity_change(recorded, wanted: dict) -> str | None:
     """Why a save dir recorded with ``recorded`` cannot be resumed as ``wanted``; None when it can."""
     if isinstance(recorded, list):  # written by an earlier version: the full argument list, no data
         recorded = {"args": identity_arguments(recorded), "data": None}
-    if not isinstance(recorded, dict) or recorded.get("args") != wanted["args"]:
-        return "the training arguments changed"
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("args"), list):
+        return "the training arguments changed (the record holds none)"
+    if recorded["args"] != wanted["args"]:
+        return f"the training arguments changed ({argument_changes(recorded['args'], wanted['args'])})"
     if recorded.get("data") is not None and recorded["data"] != wanted["data"]:
         old, new = recorded["data"], wanted["data"]
         changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
         return f"the training data changed ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
+    old_devices, new_devices = recorded.get("devices"), wanted.get("devices")
+    if old_devices is not None and new_devices is not None and old_devices != new_devices:
+        changes = [f"{key} {old_devices.get(key)} → {new_devices.get(key)}" for key in sorted(new_devices)
+                   if old_devices.get(key) != new_devices.get(key)]  # fmt: skip
+        return f"the devices that shape its updates changed ({', '.join(changes)}: another batch per update)"
     return None
+
+
+def unrecorded_parts(recorded, wanted: dict) -> list[str]:
+    """What an earlier version's record lacks and this one records from now on."""
+    recorded = {} if isinstance(recorded, list) else recorded
+    return [part for part in ("data", "devices") if recorded.get(part) is None and wanted.get(part) is not None]
 
 
 def move_aside(save_dir: Path, reason: str, say: Say) -> None:
@@ -82,9 +130,12 @@ def move_aside(save_dir: Path, reason: str, say: Say) -> None:
     os.replace(save_dir, stale)
 
 
-def prepare_save_dir(save_dir: Path, args: list[str], say: Say = print) -> None:
-    """Create the save dir, or move an existing one aside when it holds another run (see the module's doc)."""
-    wanted = run_identity(args)
+def prepare_save_dir(
+    save_dir: Path, args: list[str], say: Say = print, devices: dict | None = None, trained_updates=None
+) -> None:
+    """Create the save dir, or move an existing one aside when it holds another run (see the module's doc).
+    ``trained_updates(save_dir)`` gives the updates a run has trained (for a lowered ``--max-update``)."""
+    wanted = run_identity(args, devices)
     record = save_dir / ARGS_FILE
     reason = None
     if record.exists():
@@ -97,12 +148,19 @@ def prepare_save_dir(save_dir: Path, args: list[str], say: Say = print) -> None:
         done = trained_epochs(save_dir)
         if reason is None and max_epoch is not None and 0 < int(max_epoch) < done:
             reason = f"max_epoch {max_epoch} is below the {done} epochs this run has trained"
+        max_update = int(option_value(args, "--max-update") or 0)
+        if reason is None and max_update > 0 and trained_updates is not None:
+            updates = trained_updates(save_dir)
+            if updates > max_update:
+                reason = f"max_update {max_update} is below the {updates} updates this run has trained"
         if reason is None:
             detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
-            if isinstance(recorded, list) or recorded.get("data") is None:
-                # an earlier version recorded the arguments only: the data is recorded from now on
+            missing = unrecorded_parts(recorded, wanted)
+            if missing:
+                # an earlier version recorded less: the rest is recorded from now on
                 write_json(record, wanted)
-                say(f"resuming in {save_dir} (same arguments; its data was not recorded, from now on it is; {detail})")
+                what = " and ".join(f"its {part}" for part in missing)
+                say(f"resuming in {save_dir} (same arguments; {what} not recorded, from now on recorded; {detail})")
             else:
                 say(f"resuming in {save_dir} (same arguments and data; {detail})")
             return

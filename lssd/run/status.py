@@ -303,7 +303,7 @@ def attempt_outcome(log: Path) -> str:
         match = FAILED.fullmatch(line)
         if match:
             return failure(int(match.group(1)), lines[:index], log)
-        if line.startswith("fairseq-train finished but "):
+        if line.startswith(("training finished but ", "fairseq-train finished but ")):  # (earlier versions)
             return f"failed: {line} ({log})"
         if line.startswith("published "):
             return f"its last attempt published its outputs, which are missing now ({log})"

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from lssd.io import copy_file
-from lssd.run import gpus
+from lssd.run import gpus, resume
 from lssd.run.attempts import AttemptLog, RunLocked, training_lock
 from lssd.run.checkpoints import prune_fallback_checkpoints, readable_checkpoint, recover_last_checkpoint
 from lssd.run.cli import (
@@ -41,6 +41,7 @@ from lssd.run.cli import (
     file_init_method,
     process_arguments,
     split_passthrough,
+    world_size,
 )
 from lssd.run.commands import runtime_train_arguments
 from lssd.run.identity import move_aside, prepare_save_dir
@@ -140,9 +141,11 @@ def train(
     program: tuple[str, ...] | None = None,
     log: AttemptLog | None = None,
     pass_fds: tuple[int, ...] = (),
+    gpu_count: int | None = None,
 ) -> int:
-    """Train with the device flags of this machine; the exit code of the (first failed) process."""
-    gpu_count = gpus.visible_gpu_count()
+    """Train with the device flags of this machine (``gpu_count``: the GPUs it sees, counted when None); the exit
+    code of the (first failed) process."""
+    gpu_count = gpus.visible_gpu_count() if gpu_count is None else gpu_count
     with tempfile.TemporaryDirectory(prefix="lssd-rendezvous-") as rendezvous:
         # a fresh store file per start: a stale one from a killed run would make the workers hang
         init_method = file_init_method(os.path.join(rendezvous, "store"))
@@ -225,36 +228,66 @@ def main(argv: list[str] | None = None) -> int:
     log = AttemptLog()
     try:
         with training_lock(options.save_dir, wait_s=options.lock_wait) as lock_fd:
-            prepare_save_dir(options.save_dir, fairseq_args, log.say)
-            log.open(options.save_dir)
-            if not recover_last_checkpoint(options.save_dir, log.say):
-                move_aside(options.save_dir, f"no readable checkpoint in {options.save_dir}", log.say)
-                log.close()
-                prepare_save_dir(options.save_dir, fairseq_args, log.say)
-                log.open(options.save_dir)
-            returncode = claim_gpus_and_train(options, fairseq_args, log, lock_fd)
-            if returncode == 0:
-                returncode = publish(options, log)
+            try:
+                with gpus.job_gpus(options.gpus, setting="run.gpus_per_training", say=log.say):
+                    return resume_and_train(options, fairseq_args, log, lock_fd)
+            except gpus.GPUError as error:
+                log.say(f"error: {error}")
+                if log.handle is None:
+                    log.open(options.save_dir)  # the attempt's log keeps why it stopped
+                return 2
     except RunLocked as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 3
     finally:
         log.close()
-    return returncode
 
 
-def claim_gpus_and_train(options: argparse.Namespace, fairseq_args: list[str], log: AttemptLog, lock_fd: int) -> int:
-    try:
-        with gpus.job_gpus(options.gpus, setting="run.gpus_per_training", say=log.say):
-            returncode = train(
-                fairseq_args, fp16=options.fp16, cpu_workers=options.cpu_workers, log=log, pass_fds=(lock_fd,)
-            )
-    except gpus.GPUError as error:
-        log.say(f"error: {error}")
-        return 2
+def training_devices(options: argparse.Namespace, fairseq_args: list[str]) -> tuple[int, dict]:
+    """The GPUs this job trains on (0 with ``--cpu``), and the devices that shape its updates (its identity's)."""
+    gpu_count = 0 if "--cpu" in fairseq_args else gpus.visible_gpu_count()
+    workers = world_size(gpu_count=gpu_count, cpu_workers=options.cpu_workers)
+    return gpu_count, {"world_size": workers, "fp16": bool(options.fp16 and gpu_count > 0)}
+
+
+def prepare_run(options: argparse.Namespace, fairseq_args: list[str], devices: dict, log: AttemptLog):
+    """The save dir ready to train in (a run of another identity moved aside, a torn checkpoint_last.pt
+    replaced), this attempt's log open; the progress of the checkpoint it resumes from (None: a new run)."""
+    save_dir = options.save_dir
+    prepare_save_dir(save_dir, fairseq_args, log.say, devices=devices, trained_updates=resume.trained_updates)
+    log.open(save_dir)
+    if not recover_last_checkpoint(save_dir, log.say):
+        move_aside(save_dir, f"no readable checkpoint in {save_dir}", log.say)
+        log.close()
+        prepare_save_dir(save_dir, fairseq_args, log.say, devices=devices)
+        log.open(save_dir)
+    return resume.checkpoint_progress(save_dir)
+
+
+def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: AttemptLog, lock_fd: int) -> int:
+    gpu_count, devices = training_devices(options, fairseq_args)
+    progress = prepare_run(options, fairseq_args, devices, log)
+    if progress is not None and resume.finished(progress, fairseq_args):
+        log.say(f"the run is already trained ({progress.next_epoch - 1} epochs, {progress.updates} updates): "
+                "publishing its outputs without starting fairseq")  # fmt: skip
+        return publish(options, log)
+    if progress is not None:
+        problem = resume.check_teachers(options.save_dir, progress, fairseq_args, log.say)
+        if problem:
+            log.say(f"error: {problem}")
+            return 2
+    returncode = train(
+        fairseq_args,
+        fp16=options.fp16,
+        cpu_workers=options.cpu_workers,
+        log=log,
+        pass_fds=(lock_fd,),
+        gpu_count=gpu_count,
+    )
     if returncode != 0:
         log.say(f"fairseq-train failed with exit code {returncode}")
-    return returncode
+        return returncode
+    return publish(options, log)
 
 
 def publish(options: argparse.Namespace, log: AttemptLog) -> int:
@@ -269,12 +302,10 @@ def publish(options: argparse.Namespace, log: AttemptLog) -> int:
         if target is None:
             continue
         if not source.exists():
-            log.say(f"fairseq-train finished but {source} is missing")
+            log.say(f"training finished but {source} is missing")
             return 1
         if source.suffix == ".pt" and not readable_checkpoint(source):
-            log.say(
-                f"fairseq-train finished but {source} is unreadable: delete it and {save_dir / 'checkpoint_last.pt'}"
-            )
+            log.say(f"training finished but {source} is unreadable: delete it and {save_dir / 'checkpoint_last.pt'}")
             return 1
         copy_file(source, target)
         log.say(f"published {target}")

@@ -1,0 +1,115 @@
+"""What a run's ``checkpoint_last.pt`` says before fairseq resumes from it: where training stands (the epoch it
+resumes with, the updates done), whether the run is already finished, and whether the LSSD teachers it refers to
+can be reloaded.
+
+A finished run is published again without starting fairseq (a rerun of a done job costs seconds and cannot fail
+on anything fairseq would load). A teacher file that is missing or unreadable is rebuilt from the checkpoint of
+its epoch when one is left; otherwise the runner stops before fairseq with what to do, instead of a traceback on
+every retry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lssd.run.checkpoints import readable_checkpoint
+from lssd.run.commands import option_value
+
+Say = Callable[[str], None]
+
+DISTILLING_CRITERION = "lssd_distillation"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a checkpoint stands: the epoch fairseq starts when it resumes, the updates done, and the epochs whose
+    models are LSSD teachers in its teacher table."""
+
+    next_epoch: int
+    updates: int
+    teacher_epochs: frozenset[int] = field(default_factory=frozenset)
+
+
+def load_checkpoint_state(path: Path) -> dict:
+    """A checkpoint's state without reading its tensors (memory-mapped: cheap for a multi-GB file)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+
+
+def progress_of(state: dict) -> Progress:
+    """The progress recorded in a fairseq checkpoint's state (``extra_state``, ``optimizer_history``, the task's
+    LSSD teacher table)."""
+    iterator = (state.get("extra_state") or {}).get("train_iterator") or {}
+    history = state.get("optimizer_history") or [{}]
+    pool = ((state.get("task_state") or {}).get("lssd_pool") or {}).get("entries") or {}
+    teachers = frozenset(
+        int(entry.get("teacher_epoch", entry.get("best_epoch", -1)))
+        for entry in pool.values()
+        if int(entry.get("teacher_epoch", entry.get("best_epoch", -1))) > 0
+    )
+    return Progress(int(iterator.get("epoch", 1)), int(history[-1].get("num_updates", 0)), teachers)
+
+
+def checkpoint_progress(save_dir: Path) -> Progress | None:
+    """The progress of the run's ``checkpoint_last.pt``; None when there is none (a new run)."""
+    last = save_dir / "checkpoint_last.pt"
+    if not last.exists():
+        return None
+    return progress_of(load_checkpoint_state(last))
+
+
+def trained_updates(save_dir: Path) -> int:
+    """Updates the run in ``save_dir`` has trained (0 when it has no readable ``checkpoint_last.pt``)."""
+    try:
+        return progress_of(load_checkpoint_state(save_dir / "checkpoint_last.pt")).updates
+    except Exception:  # missing or torn (the runner then resumes from another checkpoint, or starts anew)
+        return 0
+
+
+def finished(progress: Progress, args: list[str]) -> bool:
+    """fairseq's own stopping rule: the next epoch is beyond ``--max-epoch``, or ``--max-update`` is reached."""
+    max_epoch = int(option_value(args, "--max-epoch") or 0)
+    max_update = int(option_value(args, "--max-update") or 0)
+    return (max_epoch > 0 and progress.next_epoch > max_epoch) or (max_update > 0 and progress.updates >= max_update)
+
+
+def teacher_path(save_dir: Path, epoch: int) -> Path:
+    return save_dir / "teachers" / f"teacher_epoch{epoch}.pt"
+
+
+def rebuild_teacher(source: Path, target: Path, epoch: int) -> None:
+    """A teacher file from a checkpoint of its epoch (the same weights the teacher was copied from)."""
+    import torch
+
+    state = load_checkpoint_state(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".tmp")
+    torch.save({"model": state["model"], "epoch": epoch}, partial)
+    os.replace(partial, target)
+
+
+def check_teachers(save_dir: Path, progress: Progress, args: list[str], say: Say) -> str | None:
+    """None when every teacher the checkpoint's table refers to can be reloaded (rebuilt from ``checkpoint<N>.pt``
+    where its file is missing or torn); else the error, saying what to do. Runs that do not distil load none."""
+    if option_value(args, "--criterion") != DISTILLING_CRITERION:
+        return None
+    for epoch in sorted(progress.teacher_epochs):
+        path = teacher_path(save_dir, epoch)
+        if readable_checkpoint(path):
+            continue
+        state = "missing" if not path.exists() else "unreadable (torn or truncated)"
+        fallback = save_dir / f"checkpoint{epoch}.pt"
+        if readable_checkpoint(fallback):
+            rebuild_teacher(fallback, path, epoch)
+            say(f"the LSSD teacher of epoch {epoch} ({path}) was {state}: rebuilt from {fallback.name}")
+            continue
+        return (
+            f"the LSSD teacher of epoch {epoch} ({path}) is {state}, and no readable {fallback.name} is left to "
+            f"rebuild it from: this run cannot continue as it trained. To train it again from scratch, move the "
+            f"run aside (mv {save_dir} {save_dir}.broken) and run again; nothing else was changed"
+        )
+    return None
