@@ -4,6 +4,7 @@ as YAML, and the cross-references between blocks; every error names the key."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -173,12 +174,69 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
 
 def check(config: dict) -> None:
     """Cross-reference checks; raises :class:`ConfigError` naming the key."""
+    check_finite(config)
+    check_extra_args(config)
     check_run_names(config)
     check_methods(config)
     check_method_blocks(config)
     check_training_overrides(config)
     for name, spec in (config.get("datasets") or {}).items():
         check_dataset(config, f"datasets.{name}", spec)
+
+
+def check_finite(value, path=()) -> None:
+    """No NaN or infinity anywhere (YAML's ``.nan``/``.inf``): every bound of the schema lets NaN through."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_finite(item, (*path, index))
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key_path(path)}: {value} is not a finite number")
+
+
+# fairseq-train flags the pipeline sets itself, from its own keys or at run time: in ``extra_args`` they would
+# override (the last value wins) what the run's layout, identity, resume and seeds rely on
+OWNED_FLAGS = {
+    "--save-dir": "the run's directory (results/train/...)",
+    "--restore-file": "resuming from the run's checkpoint_last.pt",
+    "--user-dir": "the plugin of this checkout",
+    "--task": "the LSSD task",
+    "--lang-dict": "the dataset's language list",
+    "--lang-pairs": "the dataset's languages and the direction",
+    "--encoder-langtok": "the direction",
+    "--max-epoch": "max_epoch",
+    "--max-update": "max_update",
+    "--seed": "run.seeds",
+    "--cpu": "the runner (CPU without a GPU)",
+    "--fp16": "run.fp16",
+    "--distributed-world-size": "the GPUs a job is given, or run.cpu_workers_per_training",
+    "--log-interval": "log_interval",
+    "--tensorboard-logdir": "run.tensorboard",
+    "--keep-last-epochs": "run.keep_epoch_checkpoints",
+    "--keep-interval-updates": "run.keep_epoch_checkpoints",
+    "--no-epoch-checkpoints": "run.keep_epoch_checkpoints",
+}
+
+
+def extra_args_blocks(config: dict):
+    """Every ``extra_args`` list, with its key: the presets, their per-direction blocks, the methods' trainings."""
+    for name, preset in (config.get("trainings") or {}).items():
+        yield ["trainings", name, "extra_args"], preset.get("extra_args")
+    for path, block in override_blocks(config):
+        yield [*path, "extra_args"], (block or {}).get("extra_args")
+
+
+def check_extra_args(config: dict) -> None:
+    for path, args in extra_args_blocks(config):
+        for index, arg in enumerate(args or []):
+            name = str(arg).split("=", 1)[0]
+            if name in OWNED_FLAGS:
+                raise ConfigError(
+                    f"{key_path([*path, index])}: {name} is set by the pipeline (from {OWNED_FLAGS[name]}); "
+                    "remove it from extra_args"
+                )
 
 
 def check_run_names(config: dict) -> None:

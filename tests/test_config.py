@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from tests.helpers import REPO, snakemake
+from tests.helpers import REPO, TINY, snakemake
 
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -137,6 +137,36 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             "1e+20 is greater than the maximum of 2147483647",
         ),
         (lambda c: c["trainings"]["demo_tiny"].update(max_tokens=10**20), "is greater than the maximum of 2147483647"),
+        # fairseq flags the pipeline sets itself: extra_args would override them (the last value wins)
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(extra_args=["--dropout", "0.2", "--max-epoch", "0"]),
+            "trainings.demo_tiny.extra_args[2]: --max-epoch is set by the pipeline (from max_epoch); remove it",
+        ),
+        (
+            lambda c: c["methods"]["lssd_whole"]["by_direction"]["o2m"].update(
+                training={"extra_args": ["--save-dir=/scratch/x"]}
+            ),
+            "methods.lssd_whole.by_direction.o2m.training.extra_args[0]: --save-dir is set by the pipeline (from the "
+            "run's directory",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(extra_args=["--seed", "7"]),
+            "trainings.demo_tiny.extra_args[0]: --seed is set by the pipeline (from run.seeds)",
+        ),
+        # values fairseq takes and then divides by, or trains with for ever
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(warmup_updates=0),
+            "trainings.demo_tiny.by_direction.o2m.warmup_updates: 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(adam_betas=[0.9, 1.5]),
+            "trainings.demo_tiny.by_direction.o2m.adam_betas[1]: 1.5 is greater than or equal to the maximum of 1",
+        ),
+        (lambda c: c["evaluation"].update(lenpen=float("nan")), "evaluation.lenpen: nan is not a finite number"),
+        (
+            lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(lr=float("inf")),
+            "trainings.demo_tiny.by_direction.o2m.lr: inf is not a finite number",
+        ),
         # a method's name is a path part and a wildcard value
         (lambda c: c["methods"].update({"lssd-whole": c["methods"]["lssd_whole"]}), "'lssd-whole' does not match"),
         (lambda c: c["methods"].update({"lssd/whole": c["methods"]["lssd_whole"]}), "'lssd/whole' does not match"),
@@ -168,6 +198,12 @@ def test_bad_config_is_rejected_naming_the_key(change, expected):
             lambda c: c["trainings"]["demo_tiny"].update(extra_args=["--fancy-flag", "3"]),
             "fairseq-train refuses the arguments of demo/m2o/baseline/seed1: unrecognized arguments: --fancy-flag 3 "
             "(set in trainings.demo_tiny (arch, model, extra_args) or methods.baseline)",
+        ),
+        # the values fairseq parsed (lssd.run.fairseq_args.value_errors): a model without encoder layers
+        (
+            lambda c: c["trainings"]["demo_tiny"]["model"].update(encoder_layers=-1),
+            "fairseq-train refuses the arguments of demo/m2o/baseline/seed1: --encoder-layers -1: a model needs at "
+            "least one encoder layer",
         ),
         (
             lambda c: c["methods"]["lssd_whole"].update(criterion="lssd_fancy"),
@@ -329,3 +365,33 @@ def test_the_schema_documents_every_lssd_flag_and_value():
             assert name in description, (block, name)
             for value in kinds:
                 assert not isinstance(value, str) or value in description, (block, name, value)
+
+
+def test_fairseq_values_that_would_train_without_end_or_a_broken_model_are_refused():
+    """The final argument list's values, as fairseq parsed them (extra_args and architecture defaults included)."""
+    from lssd.run import commands, fairseq_args
+
+    base = commands.train_arguments(
+        data_bin="bin", save_dir="run", pairs=["eng-fra"], direction="o2m", training=TINY,
+        method={"criterion": "label_smoothed_cross_entropy"}, seed=1,
+    ) + [*commands.plugin_arguments(), "--cpu"]  # fmt: skip
+    cases = {
+        "fine": ([], None),
+        "no end": (["--max-epoch", "0"], "--max-epoch 0: fairseq trains without end unless it is at least 1"),
+        "no encoder": (["--encoder-layers", "-1"], "--encoder-layers -1: a model needs at least one encoder layer"),
+        "no decoder": (["--decoder-layers", "0"], "--decoder-layers 0: a model needs at least one decoder layer"),
+        "heads": (
+            ["--encoder-embed-dim", "30", "--encoder-attention-heads", "4"],
+            "--encoder-embed-dim 30 is not divisible by --encoder-attention-heads 4",
+        ),
+        "warm-up": (["--warmup-updates", "0"], "--warmup-updates 0: the inverse_sqrt schedule needs at least 1"),
+        "beta": (["--adam-betas", "(0.9, 1.5)"], "--adam-betas (0.9, 1.5): two values in [0, 1)"),
+        "batch": (["--max-tokens", "100"], "--max-tokens 100 is smaller than the longest sentence the position"),
+        "nan": (["--label-smoothing", "nan"], "--label-smoothing nan: not a finite number"),
+        "max update": (["--max-update", "-3"], "--max-update -3: must be 0 (no limit) or more"),
+    }
+    errors = fairseq_args.parse_errors([{"run": name, "args": [*base, *extra]} for name, (extra, _) in cases.items()])
+    assert set(errors) == {name for name, (_, message) in cases.items() if message}, errors
+    for name, (_, message) in cases.items():
+        if message:
+            assert errors[name].startswith(message), (name, errors[name])

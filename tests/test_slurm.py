@@ -114,9 +114,10 @@ def long_config():
 
 
 def broken_config():
-    """A training that cannot work: batches of one token, no dev sentence fits."""
+    """A training that cannot work, for a reason only the job's node can tell (the start-up checks refuse what the
+    config itself shows, batches smaller than a sentence among them): a model to fine-tune from that is not there."""
     config = cluster_config()
-    broken = {"training": {"max_tokens": 1}}
+    broken = {"training": {"extra_args": ["--finetune-from-model", "/nonexistent/pretrained.pt"]}}
     config["methods"]["broken"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: broken}}
     config["run"]["methods"] = ["broken"]
     return config
