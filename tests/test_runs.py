@@ -148,22 +148,54 @@ def test_a_lowered_max_update_starts_a_new_run(trained, tmp_path):
     assert len(list((workdir / "run").glob("checkpoints.stale-*"))) == 1
 
 
-def test_another_world_size_or_precision_is_another_run(trained, tmp_path, monkeypatch):
-    """The data-parallel world size multiplies the batch of an update (and fp16 changes its arithmetic): a run
-    resumed with another is not the run its history describes."""
+def test_another_batch_per_update_or_precision_is_another_run_and_a_config_set_back_brings_it_back(
+    trained, tmp_path, monkeypatch
+):
+    """Data-parallel workers multiply the batches of an update (and fp16 changes its arithmetic): a run resumed
+    with another batch per update is not the run its history describes. 2 workers × update_freq 1 and 1 worker
+    × update_freq 2 are the same run. The run moved aside comes back, whole, when the config returns to it."""
     workdir = copy_of(trained, tmp_path)
     monkeypatch.chdir(workdir)
     recorded = json.loads((SAVE_DIR / "run_args.json").read_text())
-    assert recorded["devices"] == {"world_size": 1, "fp16": False}
+    assert recorded["devices"] == {"batches_per_update": "1", "fp16": False, "world_size": 1}
     args = runner_command(2)[runner_command(2).index("--") + 1 :]
-    same = identity.run_identity(args, {"world_size": 1, "fp16": False})
-    assert identity.identity_change(recorded, same) is None
-    messages = []
-    identity.prepare_save_dir(SAVE_DIR, args, messages.append, devices={"world_size": 2, "fp16": False})
-    assert messages[0].startswith(
-        "the devices that shape its updates changed (world_size 1 → 2: another batch per update): moving"
+    doubled = runner_command(2, training={"update_freq": 2})[runner_command(2).index("--") + 1 :]
+    assert (
+        identity.identity_change(recorded, identity.run_identity(args, identity.update_devices(1, args, False))) is None
     )
-    assert len(list(Path("run").glob("checkpoints.stale-*"))) == 1
+    # 2 workers × 2 batches each is the batch of update_freq 2 on one worker
+    same = identity.run_identity(args, identity.update_devices(2, args, False))
+    assert (
+        identity.identity_change(
+            {
+                **recorded,
+                "args": doubled[:1] + recorded["args"][1:],
+                "devices": identity.update_devices(1, doubled, False),
+            },
+            same,
+        )
+        is None
+    )
+    messages = []
+    identity.prepare_save_dir(SAVE_DIR, args, messages.append, devices=identity.update_devices(2, args, False))
+    assert messages[0].startswith(
+        "what one update trains on changed (batches_per_update 1 → 2; world size 1 → 2): moving the old "
+        "run/checkpoints to run/checkpoints.stale-"
+    ) and messages[0].endswith("(kept whole: setting the config back to it brings it back, published without training)")
+    [stale] = Path("run").glob("checkpoints.stale-*")
+    assert not (SAVE_DIR / "checkpoint_last.pt").exists()
+    # the new run fails or is abandoned; the config is set back: the old run returns and is published again
+    monkeypatch.chdir(tmp_path)
+    output = run_training(workdir, 2)
+    assert "run/checkpoints.stale-" in output and "holds this run (the same arguments, data and devices; moved " in (
+        output
+    )
+    assert "the run is already trained (2 epochs" in output and "fairseq_cli.train" not in output
+    [abandoned] = (workdir / "run").glob("checkpoints.stale-*")  # the 2-worker run, moved aside in turn
+    assert abandoned != stale and not (abandoned / "checkpoint_last.pt").exists()
+    assert (workdir / "run" / "checkpoint_best.pt").read_bytes() == (
+        trained[0] / "run" / "checkpoint_best.pt"
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("change", ["same_vocabulary", "vocabulary"])

@@ -135,6 +135,28 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
 
 
+def test_a_damaged_evaluation_file_is_noticed_and_the_run_evaluated_again(workdir):
+    """A truncated score file inside an evaluation directory (Snakemake dates the directory, not its files): the
+    next run moves the directory aside, kept, and evaluates the run again; the tables follow. A dry run says so and
+    moves nothing."""
+    evaluation = workdir / "results" / "eval" / "demo" / "m2o" / "baseline" / "seed1"
+    scores = evaluation / "bos-eng.test.json"
+    whole = scores.read_text()
+    assert (evaluation / "checksums.sha256").read_text().count("\n") == len(list(evaluation.glob("*.*.*")))
+    scores.write_text(whole[: len(whole) // 2])
+    result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{scores.relative_to(workdir)} changed since it was written" in result.stderr
+    assert "(dry run: nothing moved)" in result.stderr and scores.read_text() != whole
+    result = snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [moved] = evaluation.parent.glob("seed1.damaged-*")
+    assert (moved / "bos-eng.test.json").read_text() == whole[: len(whole) // 2]
+    assert json.loads(scores.read_text()) == json.loads(whole)
+    assert "rule evaluate:" in result.stdout + result.stderr and "rule tables:" in result.stdout + result.stderr
+    assert "Nothing to be done" in snakemake("-n", "--configfile", "config.yaml", cwd=workdir).stderr
+
+
 def planned_jobs(output):
     """The job counts of a dry run's "Job stats" table."""
     lines = output.splitlines()

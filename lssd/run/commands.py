@@ -129,10 +129,12 @@ def runtime_train_arguments(
     return args
 
 
-# flags (with their value) that do not define a run's model; a run's identity leaves them out
+# flags (with their value) that do not define a run's model, or that its identity compares on its own (how long
+# it trains; --update-freq as part of the batches one update sums, with the world size: lssd.run.identity)
 RUNTIME_OPTIONS = {
     "--user-dir", "--save-dir", "--num-workers", "--log-format", "--log-interval", "--tensorboard-logdir",
     "--keep-last-epochs", "--keep-interval-updates", "--keep-best-checkpoints", "--max-epoch", "--max-update",
+    "--update-freq",
 }  # fmt: skip
 RUNTIME_SWITCHES = {"--no-epoch-checkpoints", "--no-progress-bar"}
 

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from lssd.io import read_lines, write_json, write_lines
-from lssd.run import gpus
+from lssd.run import evaluated, gpus
 from lssd.run.cli import split_passthrough
 
 CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
@@ -160,6 +160,8 @@ def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: 
             flush=True,
         )
         results.append(result)
+    written = [f"{item['pair']}.{item['split']}.{ext}" for item in plan for ext in evaluated.EXTENSIONS]
+    evaluated.write_checksums(output_dir, written)  # last: what the workflow checks the directory against
     return results
 
 

@@ -1,6 +1,7 @@
 """A run's identity (``<save-dir>/run_args.json``): the ``fairseq-train`` arguments that define the model
-(``lssd.run.commands.identity_arguments``), a SHA-256 of every data-bin file training reads, and the devices that
-shape its updates (the data-parallel world size, which multiplies the batch, and fp16). A run with another
+(``lssd.run.commands.identity_arguments``), a SHA-256 of every data-bin file training reads, and what shapes its
+updates on the devices it runs on: the batches one update sums (data-parallel workers × ``--update-freq``: 8 GPUs
+× 1 and 4 GPUs × 2 are the same run) and fp16. A run with another
 identity moves the old checkpoint directory aside (``<save-dir>.stale-<time>``, never deleted) and trains from
 scratch; a raised ``--max-epoch`` or ``--max-update`` is the same run trained longer; one lowered below the epochs
 or updates already trained is another run."""
@@ -44,9 +45,21 @@ def data_fingerprint(data_bin: str | os.PathLike) -> dict[str, str]:
     return digests
 
 
+# what of ``devices`` defines the run (the world size is kept in the record for the reader)
+COMPARED_DEVICES = ("batches_per_update", "fp16")
+
+
+def update_devices(world_size: int, args: list[str], fp16: bool) -> dict:
+    """What shapes a run's updates on its devices: the batches one update sums (workers × ``--update-freq``, per
+    epoch where that is a schedule ``1,2``) and fp16."""
+    freqs = [int(freq) for freq in (option_value(args, "--update-freq") or "1").split(",")]
+    batches = ",".join(str(world_size * freq) for freq in freqs)
+    return {"batches_per_update": batches, "fp16": bool(fp16), "world_size": world_size}
+
+
 def run_identity(args: list[str], devices: dict | None = None) -> dict:
     """What defines a run's model: its model-defining arguments, the data it trains on (the data-bin is the
-    first, positional, fairseq argument) and ``devices`` (``{"world_size": N, "fp16": bool}``, None: not known)."""
+    first, positional, fairseq argument) and ``devices`` (:func:`update_devices`; None: not known)."""
     identity = {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
     return {**identity, "devices": devices} if devices is not None else identity
 
@@ -99,17 +112,21 @@ def identity_change(recorded, wanted: dict) -> str | None:
         recorded = {"args": identity_arguments(recorded), "data": None}
     if not isinstance(recorded, dict) or not isinstance(recorded.get("args"), list):
         return "the training arguments changed (the record holds none)"
-    if recorded["args"] != wanted["args"]:
-        return f"the training arguments changed ({argument_changes(recorded['args'], wanted['args'])})"
+    # (an earlier version's record may hold what is now compared elsewhere, as --update-freq)
+    old_args = identity_arguments(recorded["args"])
+    if old_args != wanted["args"]:
+        return f"the training arguments changed ({argument_changes(old_args, wanted['args'])})"
     if recorded.get("data") is not None and recorded["data"] != wanted["data"]:
         old, new = recorded["data"], wanted["data"]
         changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
         return f"the training data changed ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
     old_devices, new_devices = recorded.get("devices"), wanted.get("devices")
-    if old_devices is not None and new_devices is not None and old_devices != new_devices:
-        changes = [f"{key} {old_devices.get(key)} → {new_devices.get(key)}" for key in sorted(new_devices)
+    if old_devices is not None and new_devices is not None:
+        changes = [f"{key} {old_devices.get(key)} → {new_devices.get(key)}" for key in COMPARED_DEVICES
                    if old_devices.get(key) != new_devices.get(key)]  # fmt: skip
-        return f"the devices that shape its updates changed ({', '.join(changes)}: another batch per update)"
+        if changes:
+            workers = f"world size {old_devices.get('world_size')} → {new_devices.get('world_size')}"
+            return f"what one update trains on changed ({', '.join(changes)}; {workers})"
     return None
 
 
@@ -119,54 +136,95 @@ def unrecorded_parts(recorded, wanted: dict) -> list[str]:
     return [part for part in ("data", "devices") if recorded.get(part) is None and wanted.get(part) is not None]
 
 
-def move_aside(save_dir: Path, reason: str, say: Say) -> None:
+def move_aside(save_dir: Path, reason: str, say: Say, note: str = "") -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}")
     number = 1
     while stale.exists():  # moved aside twice in one second
         number += 1
         stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}-{number}")
-    say(f"{reason}: moving the old {save_dir} to {stale}")
+    say(f"{reason}: moving the old {save_dir} to {stale}{note}")
     os.replace(save_dir, stale)
+
+
+def resume_problem(save_dir: Path, recorded, wanted: dict, args: list[str], trained_updates=None) -> str | None:
+    """Why the run in ``save_dir`` (recorded as ``recorded``) cannot be resumed as ``wanted`` trained to the limits
+    of ``args``; None when it can."""
+    reason = identity_change(recorded, wanted)
+    max_epoch = option_value(args, "--max-epoch")
+    done = trained_epochs(save_dir)
+    if reason is None and max_epoch is not None and 0 < int(max_epoch) < done:
+        reason = f"max_epoch {max_epoch} is below the {done} epochs this run has trained"
+    max_update = int(option_value(args, "--max-update") or 0)
+    if reason is None and max_update > 0 and trained_updates is not None:
+        updates = trained_updates(save_dir)
+        if updates > max_update:
+            reason = f"max_update {max_update} is below the {updates} updates this run has trained"
+    return reason
+
+
+def read_record(save_dir: Path):
+    return json.loads((save_dir / ARGS_FILE).read_text(encoding="utf-8"))
+
+
+def say_resuming(save_dir: Path, recorded, wanted: dict, args: list[str], say: Say) -> None:
+    done = trained_epochs(save_dir)
+    max_epoch = option_value(args, "--max-epoch")
+    detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
+    missing = unrecorded_parts(recorded, wanted)
+    if missing:
+        # an earlier version recorded less: the rest is recorded from now on
+        write_json(save_dir / ARGS_FILE, wanted)
+        what = " and ".join(f"its {part}" for part in missing)
+        say(f"resuming in {save_dir} (same arguments; {what} not recorded, from now on recorded; {detail})")
+    else:
+        say(f"resuming in {save_dir} (same arguments and data; {detail})")
+
+
+def moved_aside_match(save_dir: Path, wanted: dict, args: list[str], trained_updates=None) -> Path | None:
+    """The newest run moved aside from ``save_dir`` that is this run (a config set back to it): it is resumed (or,
+    when finished, published again) instead of training anew."""
+    candidates = sorted(save_dir.parent.glob(f"{save_dir.name}.stale-*"), key=lambda p: p.stat().st_mtime_ns)
+    for candidate in reversed(candidates):
+        try:
+            recorded = read_record(candidate)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(recorded, dict) or recorded.get("data") is None or recorded.get("devices") is None:
+            continue  # (what it was trained on is not fully known)
+        if resume_problem(candidate, recorded, wanted, args, trained_updates) is None:
+            return candidate
+    return None
 
 
 def prepare_save_dir(
     save_dir: Path, args: list[str], say: Say = print, devices: dict | None = None, trained_updates=None
 ) -> None:
-    """Create the save dir, or move an existing one aside when it holds another run (see the module's doc).
-    ``trained_updates(save_dir)`` gives the updates a run has trained (for a lowered ``--max-update``)."""
+    """Create the save dir, or move an existing one aside when it holds another run (see the module's doc); a run
+    moved aside earlier that is this run comes back. ``trained_updates(save_dir)`` gives the updates a run has
+    trained (for a lowered ``--max-update``)."""
     wanted = run_identity(args, devices)
-    record = save_dir / ARGS_FILE
     reason = None
-    if record.exists():
+    if (save_dir / ARGS_FILE).exists():
         try:
-            recorded = json.loads(record.read_text(encoding="utf-8"))
-            reason = identity_change(recorded, wanted)
+            recorded = read_record(save_dir)
+            reason = resume_problem(save_dir, recorded, wanted, args, trained_updates)
         except ValueError:
-            recorded, reason = None, f"{record} is unreadable"
-        max_epoch = option_value(args, "--max-epoch")
-        done = trained_epochs(save_dir)
-        if reason is None and max_epoch is not None and 0 < int(max_epoch) < done:
-            reason = f"max_epoch {max_epoch} is below the {done} epochs this run has trained"
-        max_update = int(option_value(args, "--max-update") or 0)
-        if reason is None and max_update > 0 and trained_updates is not None:
-            updates = trained_updates(save_dir)
-            if updates > max_update:
-                reason = f"max_update {max_update} is below the {updates} updates this run has trained"
+            recorded, reason = None, f"{save_dir / ARGS_FILE} is unreadable"
         if reason is None:
-            detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
-            missing = unrecorded_parts(recorded, wanted)
-            if missing:
-                # an earlier version recorded less: the rest is recorded from now on
-                write_json(record, wanted)
-                what = " and ".join(f"its {part}" for part in missing)
-                say(f"resuming in {save_dir} (same arguments; {what} not recorded, from now on recorded; {detail})")
-            else:
-                say(f"resuming in {save_dir} (same arguments and data; {detail})")
+            say_resuming(save_dir, recorded, wanted, args, say)
             return
     elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
         reason = f"{save_dir} has checkpoints of unknown settings"
     if reason:
-        move_aside(save_dir, reason, say)
+        finished = (save_dir / "checkpoint_best.pt").exists() and (save_dir / "history.json").exists()
+        kept = " (kept whole: setting the config back to it brings it back, published without training)"
+        move_aside(save_dir, reason, say, note=kept if finished else "")
+    earlier = moved_aside_match(save_dir, wanted, args, trained_updates)
+    if earlier is not None:
+        say(f"{earlier} holds this run (the same arguments, data and devices; moved aside earlier): bringing it back")
+        os.replace(earlier, save_dir)
+        say_resuming(save_dir, read_record(save_dir), wanted, args, say)
+        return
     save_dir.mkdir(parents=True, exist_ok=True)
-    write_json(record, wanted)
+    write_json(save_dir / ARGS_FILE, wanted)

@@ -44,7 +44,7 @@ from lssd.run.cli import (
     world_size,
 )
 from lssd.run.commands import runtime_train_arguments
-from lssd.run.identity import move_aside, prepare_save_dir
+from lssd.run.identity import move_aside, prepare_save_dir, update_devices
 
 FAIRSEQ_TRAIN = (sys.executable, "-m", "fairseq_cli.train")
 
@@ -247,7 +247,7 @@ def training_devices(options: argparse.Namespace, fairseq_args: list[str]) -> tu
     """The GPUs this job trains on (0 with ``--cpu``), and the devices that shape its updates (its identity's)."""
     gpu_count = 0 if "--cpu" in fairseq_args else gpus.visible_gpu_count()
     workers = world_size(gpu_count=gpu_count, cpu_workers=options.cpu_workers)
-    return gpu_count, {"world_size": workers, "fp16": bool(options.fp16 and gpu_count > 0)}
+    return gpu_count, update_devices(workers, fairseq_args, options.fp16 and gpu_count > 0)
 
 
 def prepare_run(options: argparse.Namespace, fairseq_args: list[str], devices: dict, log: AttemptLog):

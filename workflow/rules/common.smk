@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import snakemake.utils
+from snakemake.logging import logger
 
 from lssd.run import commands
 from lssd import config as lssd_config
@@ -16,6 +17,7 @@ from lssd.run import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
 from lssd.run.evaluate import TABLE_METRICS
+from lssd.run import evaluated
 from lssd.data.parallel import parallel_path
 from lssd.data.spm import model_for_side
 
@@ -197,9 +199,12 @@ def train_args(wildcards):
 
 
 def training_runtime_options(wildcards):
-    """The runner's options that cannot change the trained model (read when the job runs, not a rerun trigger)."""
+    """The runner's options read when the job runs, not a rerun trigger: logging and retention cannot change the
+    model; the devices are checked by the runner against the run's identity when it resumes."""
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     options = ["--log-interval", str(settings["log_interval"])]
+    options += ["--cpu-workers", str(config["run"]["cpu_workers_per_training"])]
+    options += ["--fp16"] if config["run"]["fp16"] else []
     options += ["--keep-epoch-checkpoints"] if config["run"]["keep_epoch_checkpoints"] else []
     options += ["--tensorboard"] if config["run"]["tensorboard"] else []
     return shlex.join(options)
@@ -499,3 +504,27 @@ def check_fairseq_arguments():
 
 
 check_fairseq_arguments()
+
+
+def check_evaluations():
+    """A run's evaluation directory that is no longer what its job wrote (a file truncated, edited or gone:
+    lssd.run.evaluated) is moved aside, kept, so that the run is evaluated again and the tables follow. In the main
+    process only; a dry run only says so."""
+    if not workflow.is_main_process:
+        return
+    for dataset, direction, method, seed in RUNS:
+        directory = Path(eval_dir(dataset, direction, method, seed))
+        if not directory.is_dir():
+            continue
+        pairs = lssd_config.pairs(config, dataset, direction)
+        reason = evaluated.damage(directory, evaluated.expected_files(pairs, config["evaluation"]["splits"]))
+        if reason is None:
+            continue
+        if workflow.dryrun:
+            logger.warning(f"{reason}: {directory} will be moved aside and evaluated again (dry run: nothing moved)")
+        else:
+            moved = evaluated.move_aside(directory)
+            logger.warning(f"{reason}: moved {directory} to {moved}; the run is evaluated again")
+
+
+check_evaluations()

@@ -1,7 +1,9 @@
 # fairseq-train with the lssd task. Only the final artifacts are outputs: the checkpoint directory is not, so a
 # killed job that Snakemake starts again resumes from checkpoint_last.pt instead of starting over.
-# The params are what defines the trained model (a change retrains it); logging and checkpoint retention are read
-# from the config when the job runs (a `run:` block), so changing them replans nothing.
+# The params are what defines the trained model (a change retrains it); logging, checkpoint retention and the
+# devices (fp16, CPU workers; the GPUs are a resource) are read from the config when the job runs (a `run:` block),
+# so changing them replans nothing: a finished run stays published, and a run that resumes on other devices is
+# checked by the runner (lssd.run.identity: another batch per update or precision is another run).
 
 
 rule train:
@@ -21,12 +23,10 @@ rule train:
     params:
         save_dir=lambda w, output: os.path.join(os.path.dirname(output.best), "checkpoints"),
         args=train_args,
-        fp16="--fp16" if config["run"]["fp16"] else "",
-        cpu_workers=config["run"]["cpu_workers_per_training"],
     run:
         runtime_options = training_runtime_options(wildcards)
         shell(
             "OMP_NUM_THREADS={threads} python -m lssd.run.train_run --save-dir {params.save_dir} --best {output.best}"
-            " --history {output.history} --records {output.records} {params.fp16} --gpus {resources.gpu}"
-            " --cpu-workers {params.cpu_workers} {runtime_options} -- {params.args} >> {log} 2>&1"
+            " --history {output.history} --records {output.records} --gpus {resources.gpu}"
+            " {runtime_options} -- {params.args} >> {log} 2>&1"
         )
