@@ -252,8 +252,8 @@ def test_a_moved_checkout_and_results_plan_nothing(workdir, tmp_path):
 
 
 def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir):
-    """A language's role: only the tables and figures (its averages and panel titles). Logging and checkpoint
-    retention: nothing. A raised max_epoch: the trainings (which continue) and what reads them."""
+    """A language's role: only the tables and figures (its averages and panel titles). Logging, checkpoint
+    retention, CPU workers and fp16: nothing. A raised max_epoch: the trainings (which continue) and what reads them."""
     role = dry_run_with(
         workdir, "role", lambda config: config["datasets"]["demo"]["languages"]["fra"].update(role="low")
     )
@@ -263,6 +263,9 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     def runtime(config):
         config["trainings"]["tiny"]["log_interval"] = 7
         config["run"]["keep_epoch_checkpoints"] = True
+        # the devices: a finished run stays published (a resumed one is checked against its identity)
+        config["run"]["cpu_workers_per_training"] = 2
+        config["run"]["fp16"] = True
 
     output = dry_run_with(workdir, "runtime", runtime)
     assert "Nothing to be done" in output, output[-3000:]
