@@ -4,6 +4,8 @@ import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -165,23 +167,24 @@ def download_entry(wildcards):
 
 
 def download_file(entry_json, output, log):
-    """The download rule's body: fetch and verify, the log telling what happened (the error too)."""
+    """The download rule's body: fetch and verify, the log telling what happened (the error too).
+
+    The download runs as a process of its own. Snakemake runs a run block in a thread, which Ctrl-C does not
+    interrupt: Snakemake waited for a stalled download for ever. The process gets the Ctrl-C (it is in the
+    terminal's process group) and ends with its parent (``die_with_parent``). The transport settings are its
+    arguments, not the rule's params, so that changing the mirror or the retries downloads nothing again.
+    """
     options = config["downloads"]
-    entry = downloads_module.Entry(**json.loads(entry_json))
+    command = [sys.executable, "-m", downloads_module.__name__, "--entry", entry_json, "--output", output]
+    command += ["--mirror", options.get("mirror") or "", "--retries", str(options["retries"])]
+    command += ["--timeout", str(options["timeout_seconds"]), "--pause", str(options["retry_pause_seconds"])]
+    command += ["--min-rate", str(options["min_bytes_per_second"])]
     with open(log, "w", encoding="utf-8") as handle:
-        try:
-            downloads_module.download(
-                entry,
-                output,
-                mirror=options.get("mirror"),
-                retries=options["retries"],
-                timeout=options["timeout_seconds"],
-                pause=options["retry_pause_seconds"],
-                log=handle,
-            )
-        except downloads_module.DownloadError as error:
-            handle.write(f"error: download failed: {error}\n")
-            raise WorkflowError(f"download failed: {error}")
+        status = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT).returncode
+    if status != 0:
+        errors = [line for line in Path(log).read_text(encoding="utf-8").splitlines() if line.startswith("error: ")]
+        reason = errors[-1].removeprefix("error: ") if errors else f"download ended with exit status {status}"
+        raise WorkflowError(f"{reason} (log: {log})")
 
 
 def train_args(wildcards):
