@@ -104,6 +104,7 @@ def test_a_member_path_leaving_the_output_directory_is_refused(tmp_path, name):
         (tarfile.DIRTYPE, "", "a directory"),
         (tarfile.FIFOTYPE, "", "a FIFO"),
     ],
+    ids=["symlink", "hardlink", "directory", "fifo"],
 )
 def test_a_member_that_is_not_a_regular_file_is_named_with_what_it_is(tmp_path, kind, linkname, description):
     archive = tmp_path / "links.tgz"

@@ -242,7 +242,7 @@ def test_a_trickling_server_is_a_stall_retried_and_then_an_error(tmp_path):
 
 def test_a_slow_but_steady_server_is_no_stall(tmp_path):
     out = tmp_path / "archive.tgz"
-    with paced(piece=4096, pause=0.05) as (url, _):  # about 80 KB/s for 1.3 s, against a 1 s window
+    with paced(piece=2048, pause=0.06) as (url, _):  # about 33 KB/s for 3 s: two seconds under a 1 s window
         dl.download(entry(), out, mirror=url, retries=0, timeout=1.0)
     assert out.read_bytes() == PAYLOAD
 
