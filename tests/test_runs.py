@@ -148,50 +148,49 @@ def test_a_lowered_max_update_starts_a_new_run(trained, tmp_path):
     assert len(list((workdir / "run").glob("checkpoints.stale-*"))) == 1
 
 
-def test_another_batch_per_update_or_precision_is_another_run_and_a_config_set_back_brings_it_back(
-    trained, tmp_path, monkeypatch
-):
-    """Data-parallel workers multiply the batches of an update (and fp16 changes its arithmetic): a run resumed
-    with another batch per update is not the run its history describes. 2 workers × update_freq 1 and 1 worker
-    × update_freq 2 are the same run. The run moved aside comes back, whole, when the config returns to it."""
+def test_a_run_does_not_resume_with_another_batch_per_update_or_precision(trained, tmp_path, monkeypatch):
+    """Data-parallel workers multiply the tokens of an update (and fp16 changes its arithmetic): an unfinished run
+    resumed on other devices would train its rest as another experiment. The job stops before fairseq, naming both
+    and the way out; nothing is moved. The same tokens per update (2 workers × 512 tokens = 1 × 1024) is the same
+    run, and a finished run is published whatever it would now run on."""
+    workdir = copy_of(trained, tmp_path)
+    recorded = json.loads((workdir / SAVE_DIR / "run_args.json").read_text())["devices"]
+    assert recorded == {"tokens_per_update": "1024", "fp16": False, "world_size": 1, "max_tokens": 1024,
+                        "update_freq": "1"}  # fmt: skip
+    halved = runner_command(2, training={"max_tokens": 512})
+    assert identity.devices_change(recorded, identity.update_devices(2, halved, False)) is None
+    assert identity.devices_change(recorded, identity.update_devices(1, halved, False)) is not None
+    output = run_training(workdir, 3, "--cpu-workers", "2", expect=2)
+    assert (
+        "error: this run trained with 1 worker(s) × 1024 tokens × update_freq 1 = 1024 tokens per update, fp32; "
+        "resumed now, it would train with 2 worker(s) × 1024 tokens × update_freq 1 = 2048 tokens per update, fp32. "
+        "The rest of the run would be another experiment: restore the setting"
+    ) in output and "(mv run/checkpoints run/checkpoints.stale-manual)" in output
+    assert "fairseq_cli.train" not in output and not list((workdir / "run").glob("checkpoints.stale-*"))
+    assert json.loads((workdir / SAVE_DIR / "run_args.json").read_text())["devices"] == recorded
+    output = run_training(workdir, 2, "--cpu-workers", "2")
+    assert "the run is already trained (2 epochs" in output and "fairseq_cli.train" not in output
+
+
+def test_a_config_set_back_brings_the_run_moved_aside_back(trained, tmp_path, monkeypatch):
+    """A run moved aside (its arguments changed) returns whole when the config returns to it, and a finished one
+    is published again without training: a failed or abandoned rerun under other settings loses nothing."""
     workdir = copy_of(trained, tmp_path)
     monkeypatch.chdir(workdir)
-    recorded = json.loads((SAVE_DIR / "run_args.json").read_text())
-    assert recorded["devices"] == {"batches_per_update": "1", "fp16": False, "world_size": 1}
     args = runner_command(2)[runner_command(2).index("--") + 1 :]
-    doubled = runner_command(2, training={"update_freq": 2})[runner_command(2).index("--") + 1 :]
-    assert (
-        identity.identity_change(recorded, identity.run_identity(args, identity.update_devices(1, args, False))) is None
-    )
-    # 2 workers × 2 batches each is the batch of update_freq 2 on one worker
-    same = identity.run_identity(args, identity.update_devices(2, args, False))
-    assert (
-        identity.identity_change(
-            {
-                **recorded,
-                "args": doubled[:1] + recorded["args"][1:],
-                "devices": identity.update_devices(1, doubled, False),
-            },
-            same,
-        )
-        is None
-    )
+    changed = [*args, "--dropout", "0.2"]
     messages = []
-    identity.prepare_save_dir(SAVE_DIR, args, messages.append, devices=identity.update_devices(2, args, False))
-    assert messages[0].startswith(
-        "what one update trains on changed (batches_per_update 1 → 2; world size 1 → 2): moving the old "
-        "run/checkpoints to run/checkpoints.stale-"
-    ) and messages[0].endswith("(kept whole: setting the config back to it brings it back, published without training)")
+    identity.prepare_save_dir(SAVE_DIR, changed, messages.append)
+    assert messages[0].startswith("the training arguments changed (--dropout 0.1 → 0.2): moving the old ")
+    assert messages[0].endswith(
+        "(kept whole: setting the config back to it brings it back, published without training)"
+    )
     [stale] = Path("run").glob("checkpoints.stale-*")
-    assert not (SAVE_DIR / "checkpoint_last.pt").exists()
-    # the new run fails or is abandoned; the config is set back: the old run returns and is published again
     monkeypatch.chdir(tmp_path)
     output = run_training(workdir, 2)
-    assert "run/checkpoints.stale-" in output and "holds this run (the same arguments, data and devices; moved " in (
-        output
-    )
+    assert "holds this run (the same arguments and data; moved aside earlier): bringing it back" in output
     assert "the run is already trained (2 epochs" in output and "fairseq_cli.train" not in output
-    [abandoned] = (workdir / "run").glob("checkpoints.stale-*")  # the 2-worker run, moved aside in turn
+    [abandoned] = (workdir / "run").glob("checkpoints.stale-*")  # the changed run, moved aside in turn
     assert abandoned != stale and not (abandoned / "checkpoint_last.pt").exists()
     assert (workdir / "run" / "checkpoint_best.pt").read_bytes() == (
         trained[0] / "run" / "checkpoint_best.pt"

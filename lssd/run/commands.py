@@ -130,11 +130,11 @@ def runtime_train_arguments(
 
 
 # flags (with their value) that do not define a run's model, or that its identity compares on its own (how long
-# it trains; --update-freq as part of the batches one update sums, with the world size: lssd.run.identity)
+# it trains; --max-tokens and --update-freq as the tokens per update, with the world size: lssd.run.identity)
 RUNTIME_OPTIONS = {
     "--user-dir", "--save-dir", "--num-workers", "--log-format", "--log-interval", "--tensorboard-logdir",
     "--keep-last-epochs", "--keep-interval-updates", "--keep-best-checkpoints", "--max-epoch", "--max-update",
-    "--update-freq",
+    "--max-tokens", "--update-freq",
 }  # fmt: skip
 RUNTIME_SWITCHES = {"--no-epoch-checkpoints", "--no-progress-bar"}
 

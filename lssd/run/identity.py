@@ -1,10 +1,13 @@
 """A run's identity (``<save-dir>/run_args.json``): the ``fairseq-train`` arguments that define the model
-(``lssd.run.commands.identity_arguments``), a SHA-256 of every data-bin file training reads, and what shapes its
-updates on the devices it runs on: the batches one update sums (data-parallel workers × ``--update-freq``: 8 GPUs
-× 1 and 4 GPUs × 2 are the same run) and fp16. A run with another
+(``lssd.run.commands.identity_arguments``) and a SHA-256 of every data-bin file training reads. A run with another
 identity moves the old checkpoint directory aside (``<save-dir>.stale-<time>``, never deleted) and trains from
 scratch; a raised ``--max-epoch`` or ``--max-update`` is the same run trained longer; one lowered below the epochs
-or updates already trained is another run."""
+or updates already trained is another run; a run moved aside earlier that is this run comes back.
+
+The record also holds what one update trains on, on the devices of the run (:func:`update_devices`): the tokens
+per update (data-parallel workers × ``--max-tokens`` × ``--update-freq``: 8 GPUs × 8192 × 1 and 4 GPUs × 8192 × 2
+are the same run) and fp16. An unfinished run resumed with another (:func:`devices_change`) would train its rest
+as another experiment: the runner stops before fairseq and says so (``lssd.run.train_run``)."""
 
 from __future__ import annotations
 
@@ -45,23 +48,52 @@ def data_fingerprint(data_bin: str | os.PathLike) -> dict[str, str]:
     return digests
 
 
-# what of ``devices`` defines the run (the world size is kept in the record for the reader)
-COMPARED_DEVICES = ("batches_per_update", "fp16")
+# what of ``devices`` defines the run (the parts of the product are kept for the reader)
+COMPARED_DEVICES = ("tokens_per_update", "fp16")
 
 
 def update_devices(world_size: int, args: list[str], fp16: bool) -> dict:
-    """What shapes a run's updates on its devices: the batches one update sums (workers × ``--update-freq``, per
-    epoch where that is a schedule ``1,2``) and fp16."""
-    freqs = [int(freq) for freq in (option_value(args, "--update-freq") or "1").split(",")]
-    batches = ",".join(str(world_size * freq) for freq in freqs)
-    return {"batches_per_update": batches, "fp16": bool(fp16), "world_size": world_size}
+    """What one update trains on: its tokens (workers × ``--max-tokens`` × ``--update-freq``, per epoch where that
+    is a schedule ``1,2``) and whether it runs in fp16."""
+    max_tokens = int(option_value(args, "--max-tokens") or 0)
+    update_freq = option_value(args, "--update-freq") or "1"
+    tokens = ",".join(str(world_size * max_tokens * int(freq)) for freq in update_freq.split(","))
+    return {
+        "tokens_per_update": tokens, "fp16": bool(fp16),
+        "world_size": world_size, "max_tokens": max_tokens, "update_freq": update_freq,
+    }  # fmt: skip
+
+
+def describe_devices(devices: dict) -> str:
+    return (
+        f"{devices.get('world_size')} worker(s) × {devices.get('max_tokens')} tokens × update_freq "
+        f"{devices.get('update_freq')} = {devices.get('tokens_per_update')} tokens per update, "
+        f"{'fp16' if devices.get('fp16') else 'fp32'}"
+    )
+
+
+def devices_change(recorded: dict | None, devices: dict) -> str | None:
+    """How resuming on ``devices`` would change what the run's updates train on; None when it would not (or when
+    the record predates devices)."""
+    if recorded is None or all(recorded.get(key) == devices.get(key) for key in COMPARED_DEVICES):
+        return None
+    return f"this run trained with {describe_devices(recorded)}; resumed now, it would train with " + describe_devices(
+        devices
+    )
 
 
 def run_identity(args: list[str], devices: dict | None = None) -> dict:
-    """What defines a run's model: its model-defining arguments, the data it trains on (the data-bin is the
-    first, positional, fairseq argument) and ``devices`` (:func:`update_devices`; None: not known)."""
+    """What defines a run's model: its model-defining arguments and the data it trains on (the data-bin is the
+    first, positional, fairseq argument); with the ``devices`` of a new run (:func:`update_devices`)."""
     identity = {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
     return {**identity, "devices": devices} if devices is not None else identity
+
+
+def record_devices(save_dir: Path, devices: dict) -> None:
+    """Record the devices the run trains on from now on (a new run, or a record of an earlier version)."""
+    record = read_record(save_dir)
+    if isinstance(record, dict) and record.get("devices") != devices:
+        write_json(save_dir / ARGS_FILE, {**record, "devices": devices})
 
 
 def option_map(args: list[str]) -> dict[str, str | None]:
@@ -120,20 +152,13 @@ def identity_change(recorded, wanted: dict) -> str | None:
         old, new = recorded["data"], wanted["data"]
         changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
         return f"the training data changed ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
-    old_devices, new_devices = recorded.get("devices"), wanted.get("devices")
-    if old_devices is not None and new_devices is not None:
-        changes = [f"{key} {old_devices.get(key)} → {new_devices.get(key)}" for key in COMPARED_DEVICES
-                   if old_devices.get(key) != new_devices.get(key)]  # fmt: skip
-        if changes:
-            workers = f"world size {old_devices.get('world_size')} → {new_devices.get('world_size')}"
-            return f"what one update trains on changed ({', '.join(changes)}; {workers})"
     return None
 
 
 def unrecorded_parts(recorded, wanted: dict) -> list[str]:
     """What an earlier version's record lacks and this one records from now on."""
     recorded = {} if isinstance(recorded, list) else recorded
-    return [part for part in ("data", "devices") if recorded.get(part) is None and wanted.get(part) is not None]
+    return ["data"] if recorded.get("data") is None else []
 
 
 def move_aside(save_dir: Path, reason: str, say: Say, note: str = "") -> None:
@@ -173,8 +198,8 @@ def say_resuming(save_dir: Path, recorded, wanted: dict, args: list[str], say: S
     detail = f"{done} epochs trained, max_epoch {max_epoch}" if done else "no epoch finished yet"
     missing = unrecorded_parts(recorded, wanted)
     if missing:
-        # an earlier version recorded less: the rest is recorded from now on
-        write_json(save_dir / ARGS_FILE, wanted)
+        # an earlier version recorded less: the rest is recorded from now on (the devices: by the runner)
+        write_json(save_dir / ARGS_FILE, {key: value for key, value in wanted.items() if key != "devices"})
         what = " and ".join(f"its {part}" for part in missing)
         say(f"resuming in {save_dir} (same arguments; {what} not recorded, from now on recorded; {detail})")
     else:
@@ -190,7 +215,7 @@ def moved_aside_match(save_dir: Path, wanted: dict, args: list[str], trained_upd
             recorded = read_record(candidate)
         except (OSError, ValueError):
             continue
-        if not isinstance(recorded, dict) or recorded.get("data") is None or recorded.get("devices") is None:
+        if not isinstance(recorded, dict) or recorded.get("data") is None:
             continue  # (what it was trained on is not fully known)
         if resume_problem(candidate, recorded, wanted, args, trained_updates) is None:
             return candidate
@@ -222,7 +247,7 @@ def prepare_save_dir(
         move_aside(save_dir, reason, say, note=kept if finished else "")
     earlier = moved_aside_match(save_dir, wanted, args, trained_updates)
     if earlier is not None:
-        say(f"{earlier} holds this run (the same arguments, data and devices; moved aside earlier): bringing it back")
+        say(f"{earlier} holds this run (the same arguments and data; moved aside earlier): bringing it back")
         os.replace(earlier, save_dir)
         say_resuming(save_dir, read_record(save_dir), wanted, args, say)
         return

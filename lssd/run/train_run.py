@@ -44,7 +44,14 @@ from lssd.run.cli import (
     world_size,
 )
 from lssd.run.commands import runtime_train_arguments
-from lssd.run.identity import move_aside, prepare_save_dir, update_devices
+from lssd.run.identity import (
+    devices_change,
+    move_aside,
+    prepare_save_dir,
+    read_record,
+    record_devices,
+    update_devices,
+)
 
 FAIRSEQ_TRAIN = (sys.executable, "-m", "fairseq_cli.train")
 
@@ -264,6 +271,21 @@ def prepare_run(options: argparse.Namespace, fairseq_args: list[str], devices: d
     return resume.checkpoint_progress(save_dir)
 
 
+def devices_problem(save_dir: Path, devices: dict, progress) -> str | None:
+    """Why the run cannot resume on these devices (another batch per update or precision for its rest); else the
+    devices are recorded (a new run, a run killed before its first checkpoint, a record of an earlier version)."""
+    recorded = read_record(save_dir).get("devices")
+    change = devices_change(recorded, devices) if progress is not None else None
+    if change:
+        return (
+            f"{change}. The rest of the run would be another experiment: restore the setting (the GPUs per training "
+            "or run.cpu_workers_per_training, max_tokens × update_freq, run.fp16), or start the run anew: move it "
+            f"aside (mv {save_dir} {save_dir}.stale-manual) and run again"
+        )
+    record_devices(save_dir, devices)
+    return None
+
+
 def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: AttemptLog, lock_fd: int) -> int:
     gpu_count, devices = training_devices(options, fairseq_args)
     progress = prepare_run(options, fairseq_args, devices, log)
@@ -271,11 +293,12 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
         log.say(f"the run is already trained ({progress.next_epoch - 1} epochs, {progress.updates} updates): "
                 "publishing its outputs without starting fairseq")  # fmt: skip
         return publish(options, log)
+    problem = devices_problem(options.save_dir, devices, progress)
     if progress is not None:
-        problem = resume.check_teachers(options.save_dir, progress, fairseq_args, log.say)
-        if problem:
-            log.say(f"error: {problem}")
-            return 2
+        problem = problem or resume.check_teachers(options.save_dir, progress, fairseq_args, log.say)
+    if problem:
+        log.say(f"error: {problem}")
+        return 2
     returncode = train(
         fairseq_args,
         fp16=options.fp16,

@@ -523,7 +523,7 @@ def check_evaluations():
         reason = evaluated.damage(directory, evaluated.expected_files(pairs, config["evaluation"]["splits"]))
         if reason is None:
             continue
-        if workflow.dryrun:
+        if workflow.output_settings.dryrun:  # (set while the Snakefile is read; workflow.dryrun is not yet)
             logger.warning(f"{reason}: {directory} will be moved aside and evaluated again (dry run: nothing moved)")
         else:
             moved = evaluated.move_aside(directory)
