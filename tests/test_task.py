@@ -119,6 +119,53 @@ def test_training_batches_are_pure(o2m_run):
     assert len(seen) == len(pairs)
 
 
+def test_a_temperature_sampled_epoch_holds_as_many_sentences_as_the_data(o2m_run):
+    """tau = 5 upsamples the small pairs: the original's fairseq capped the epoch at the data's size (stock 0.12
+    samples up to 1.5x). The training log and the loaded dataset agree."""
+    from fairseq import checkpoint_utils
+
+    root, save_dir, pairs, log = o2m_run
+    raw = [int(line.rsplit("raw total size: ", 1)[1]) for line in log.splitlines() if "raw total size: " in line]
+    sampled = [
+        int(line.rsplit("resampled total size: ", 1)[1]) for line in log.splitlines() if "resampled total" in line
+    ]
+    assert raw and sampled == raw, (raw, sampled)
+    _, _, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint_last.pt")])
+    task.load_dataset("train", epoch=1)
+    dataset = task.dataset("train")
+    sizes = [len(part) for part in dataset.datasets]
+    assert len(dataset) == sum(sizes) and max(sizes) > 2 * min(sizes)
+    # the small pairs are upsampled all the same: their share of the epoch is above their share of the data
+    shares = dataset.virtual_size_per_dataset / len(dataset)
+    smallest = sizes.index(min(sizes))
+    assert shares[smallest] > sizes[smallest] / sum(sizes)
+
+
+def test_every_sampled_sentence_is_in_a_training_batch(o2m_run):
+    """Batches of fairseq's default multiple of 8, as the original: each pair's last batch is kept whatever its
+    size (stock fairseq 0.12 drops it: up to 7 sentences of each pair every epoch)."""
+    from fairseq import checkpoint_utils
+
+    from lssd.plugin.batches import dataset_of_indices
+
+    root, save_dir, pairs, _ = o2m_run
+    _, _, task = checkpoint_utils.load_model_ensemble_and_task([str(save_dir / "checkpoint_last.pt")])
+    task.load_dataset("train", epoch=1)
+    dataset = task.dataset("train")
+    iterator = task.get_batch_iterator(
+        dataset, max_tokens=1024, max_positions=(256, 256), required_batch_size_multiple=8, seed=1, epoch=1
+    )
+    batches = list(iterator.frozen_batches)
+    assert sum(len(batch) for batch in batches) == len(dataset)
+    assert sorted(int(i) for batch in batches for i in batch) == list(range(len(dataset)))
+    owners = [set(dataset_of_indices(dataset, batch).tolist()) for batch in batches]
+    assert all(len(owner) == 1 for owner in owners)
+    for pair in range(len(pairs)):
+        sizes = [len(batch) for batch, owner in zip(batches, owners) if owner == {pair}]
+        assert all(size % 8 == 0 for size in sizes[:-1]) or len(sizes) == 1, sizes
+    assert any(len(batch) % 8 for batch in batches)  # a remainder batch exists: the check can fail
+
+
 def test_resumed_run_continues_the_same_history(o2m_run):
     root, save_dir, pairs, _ = o2m_run
     before = json.loads((save_dir / "history.json").read_text())

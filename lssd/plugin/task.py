@@ -35,7 +35,12 @@ from lssd.method.flags import TASK_FLAGS
 from lssd.method.history import bits_per_token
 from lssd.method.lifecycle import RunFiles, TeacherLifecycle
 from lssd.method.validation import first_token, sums_by_group
-from lssd.plugin.batches import encoder_token_pairs, language_vocab_mask, pure_batch_sampler
+from lssd.plugin.batches import (
+    encoder_token_pairs,
+    language_vocab_mask,
+    original_epoch_size,
+    training_batch_sampler,
+)
 from lssd.plugin.criterion import LSSDDistillationCriterion  # also registers the lssd_distillation criterion
 
 logger = logging.getLogger(__name__)
@@ -98,7 +103,13 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             )  # fmt: skip
         return self._lifecycle
 
-    # ----------------------------------------------------------------------------------- batches
+    # ----------------------------------------------------------------------------------- data and batches
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        if split != getattr(self.args, "train_subset", "train"):
+            return super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
+        with original_epoch_size(self.args):
+            return super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
+
     def get_batch_iterator(self, dataset, **kwargs):
         if dataset is not self.datasets.get(getattr(self.args, "train_subset", "train")):
             # every dev sentence, whatever --required-batch-size-multiple training uses (fairseq's default 8, as
@@ -107,17 +118,16 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
             kwargs["required_batch_size_multiple"] = 1
         return super().get_batch_iterator(dataset, **kwargs)
 
-    # ----------------------------------------------------------------------------------- pure batches
+    # ----------------------------------------------------------------------------------- training batches
     def create_batch_sampler_func(
         self, max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple=1, seed=1
     ):
-        if not getattr(self.args, "pure_batch", False):
-            return super().create_batch_sampler_func(
-                max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple, seed
-            )
-        return pure_batch_sampler(
-            self, max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple, seed
-        )
+        # (the dev and test sets get a multiple of 1 above: every batch is kept whatever the sampler)
+        pure = getattr(self.args, "pure_batch", False)
+        return training_batch_sampler(
+            self, max_positions, ignore_invalid_inputs, max_tokens, max_sentences, required_batch_size_multiple, seed,
+            pure=pure,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------------------- per-pair validation
     def pair_lookup(self, device) -> torch.Tensor:
