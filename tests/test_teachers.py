@@ -99,6 +99,22 @@ def test_the_single_teacher_must_beat_mid_epoch_validations_too():
     assert single.best_epoch("a") == 3 and single.state_dict()["overall_best"] == 2.9
 
 
+def test_the_single_teacher_compares_losses_as_fairseq_logs_them():
+    """The original's single teacher is fairseq's checkpoint_best.pt: saved when the valid loss, rounded to 3
+    decimals (fairseq's meters), is at most the best so far. Near a plateau that differs from an exact comparison:
+    4.0004 after 4.0001 logs as a tie (4.0 <= 4.0) and takes over; 4.0006 (4.001) does not."""
+    pool = TeacherPool(keys=["a", "b"], single_teacher=True)
+    losses = {"a": 5.0, "b": 5.0}
+    assert pool.update(1, losses, lambda: Copy(1), overall=4.5) == ["a", "b"]
+    assert pool.update(2, losses, lambda: Copy(2), overall=4.0001) == ["a", "b"]
+    assert pool.update(3, losses, lambda: Copy(3), overall=4.0004) == ["a", "b"]  # exactly: worse than 4.0001
+    assert pool.best_epoch("a") == 3 and pool.overall_best == 4.0
+    assert pool.update(4, losses, lambda: Copy(4), overall=4.0006) == []
+    pool.observe_mid_epoch(3.9996)  # logs as 4.0: the threshold stays 4.0
+    assert pool.overall_best == 4.0
+    assert pool.update(5, losses, lambda: Copy(5), overall=4.0004) == ["a", "b"]
+
+
 def test_state_round_trip_reloads_teachers_of_kept_epochs():
     pool, _, _ = run_pool()
     state = pool.state_dict()

@@ -7,9 +7,10 @@ Rules (spec §1.4–§1.5):
   to a copy of the current weights; keys that improve in the same epoch share one copy; a copy that no key points
   to any more is freed;
 * single-teacher ablation: every key follows the overall dev loss instead (one shared teacher); as in the original,
-  where the threshold is fairseq's best checkpoint, an end-of-epoch loss must beat every earlier validation's, the
-  mid-epoch ones (``--save-interval-updates``) included (``observe_mid_epoch``); copies are still made only at
-  end-of-epoch validations;
+  where the teacher is fairseq's best checkpoint, an end-of-epoch loss, rounded to 3 decimals as fairseq logs it,
+  must be at most every earlier validation's (a tie takes the newer epoch), the mid-epoch ones
+  (``--save-interval-updates``) included (``observe_mid_epoch``); copies are still made only at end-of-epoch
+  validations;
 * the switch: key ℓ is distilled in epoch e when e > warm-up, ℓ has a teacher, and e − best_epoch(ℓ) > 1 (the pair
   did not improve at the last validation).
 
@@ -22,6 +23,12 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def as_fairseq_logs(loss: float) -> float:
+    """A dev loss as fairseq logs and compares it (its meters round to 3 decimals): the single teacher follows
+    fairseq's best checkpoint, saved when this value is at most the best so far (``<=``: a tie takes the newer)."""
+    return round(loss, 3)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class TeacherPool:
         if self.single_teacher:
             if overall is None:
                 raise ValueError("the single-teacher pool needs the overall dev loss")
-            return list(self.keys) if epoch == 1 or overall < self.overall_best else []
+            return list(self.keys) if epoch == 1 or as_fairseq_logs(overall) <= self.overall_best else []
         return [key for key in self.keys if epoch == 1 or losses[key] < self.entries[key].best_loss]
 
     def update(
@@ -69,7 +76,7 @@ class TeacherPool:
                 value = overall if self.single_teacher else losses[key]
                 self.entries[key] = TeacherEntry(best_epoch=epoch, best_loss=value, teacher_epoch=epoch)
         if self.single_teacher and overall is not None:
-            self.overall_best = min(self.overall_best, overall)
+            self.overall_best = min(self.overall_best, as_fairseq_logs(overall))
         self.updated_through = epoch
         self.merge_to_cap()
         self.free_unused()
@@ -79,7 +86,7 @@ class TeacherPool:
         """A mid-epoch validation's overall dev loss: for the single teacher, the next end-of-epoch validation
         must beat it too (the original compares with fairseq's best, which every saved validation updates)."""
         if self.single_teacher:
-            self.overall_best = min(self.overall_best, overall)
+            self.overall_best = min(self.overall_best, as_fairseq_logs(overall))
 
     def merge_to_cap(self) -> None:
         """With ``max_copies``: while more copies are referenced, the keys of the earlier of the two closest
