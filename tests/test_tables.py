@@ -117,7 +117,7 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
 
 
 def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
-    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "ted8_diverse"])
+    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "ted8_diverse", "--temperature", "1"])
     # published numbers are compared with the paper-comparable BLEU only (the original's scoring)
     standard = pd.read_csv(f"{prefix}.bleu.csv")
     assert set(standard["kind"]) == {"computed"}
@@ -143,6 +143,22 @@ def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     latex = (tmp_path / "out" / "o2m.spm_ref_bleu.tex").read_text()
     # booktabs: a rule under the header, one before the published rows and one before the Δ rows
     assert latex.count("\\midrule") == 3 and "\\textit{published: Temperature $\\tau$=1} & 40.26" in latex
+
+
+@pytest.mark.parametrize(("temperature", "compared"), [("5", "τ=5"), ("1", "τ=1"), (None, None)])
+def test_our_baseline_is_compared_with_the_published_baseline_of_its_own_temperature(tmp_path, temperature, compared):
+    """WMT-6 publishes a τ = 1 and a τ = 5 baseline; ours trains at τ = 5 (as the original): its Δ row is against
+    the τ = 5 row, and the table says which temperature our rows used. Unknown: no baseline Δ at all."""
+    extra = ["--temperature", temperature] if temperature else []
+    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "wmt6", *extra])
+    frame = pd.read_csv(f"{prefix}.spm_ref_bleu.csv")
+    deltas = frame[frame["kind"] == "difference"]["method"].tolist()
+    baseline_deltas = [name for name in deltas if name.startswith("Δ baseline")]
+    assert baseline_deltas == ([f"Δ baseline − published Temperature {compared}"] if compared else [])
+    assert "Δ lssd_whole − published LSSD (variant not stated)" in deltas
+    computed = frame[frame["kind"] == "computed"]
+    sampled = f", τ={temperature}" if temperature else ""
+    assert computed["source"].tolist() == [f"2 seed(s){sampled}", f"1 seed(s){sampled}"]
 
 
 @pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}', None])

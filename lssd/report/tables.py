@@ -29,7 +29,7 @@ import pandas as pd
 
 from lssd.config import pair_language
 from lssd.io import atomic_path, read_json, run_cli
-from lssd.report.published import published_rows
+from lssd.report.published import compared_with, published_rows
 from lssd.run.evaluate import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLE_METRICS
 
 METRICS = tuple(TABLE_METRICS)
@@ -128,24 +128,28 @@ def significance_marks(paths: list[Path], pivot: str) -> dict[tuple[str, str], b
     return marks
 
 
-def build_rows(mean, std, seeds, marks, published, methods_run) -> list[dict]:
-    """The table as rows: computed, then published, then differences (ours − published)."""
+def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None) -> list[dict]:
+    """The table as rows: computed, then published, then differences (ours − published; a published baseline
+    only against ours at its sampling ``temperature``)."""
     columns = list(mean.columns)
     rows = []
+    sampled = f", τ={temperature:g}" if temperature is not None else ""
     for method in mean.index:
         cells = {}
         for column in columns:
             deviation = std.loc[method, column] if seeds[method] > 1 else None
             cells[column] = (mean.loc[method, column], deviation, marks.get((method, column), False))
-        rows.append({"kind": "computed", "label": method, "source": f"{seeds[method]} seed(s)", "cells": cells})
+        source = f"{seeds[method]} seed(s){sampled}"
+        rows.append({"kind": "computed", "label": method, "source": source, "cells": cells})
     for row in published:
         cells = {c: (row["values"][c], None, False) for c in columns if c in row["values"]}
         rows.append(
             {"kind": "published", "label": f"published: {row['name']}", "source": row["source"], "cells": cells}
         )
     for row in published:
-        targets = [row["compare"]] if row["compare"] in mean.index else []
-        if row["compare"] == "lssd":
+        compare = compared_with(row, temperature)
+        targets = [compare] if compare in mean.index else []
+        if compare == "lssd":
             targets = [m for m in mean.index if m.startswith("lssd")]
         for method in targets:
             cells = {
@@ -274,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direction", choices=["m2o", "o2m"], help="for the published rows")
     parser.add_argument("--paper-setting", default=None, help="ted8_diverse | ted8_related | wmt6 (published rows)")
     parser.add_argument(
+        "--temperature", type=float, help="the sampling temperature our runs trained at (which published baseline)"
+    )
+    parser.add_argument(
         "--significance", action="append", default=[], type=Path, help="an lssd.report.significance output"
     )
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
@@ -287,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     for metric in METRICS:
         mean, std, seeds = seed_statistics(results, metric, methods, languages, manifest["pivot"], roles)
         published = published_rows(args.paper_setting, args.direction) if metric == PUBLISHED_METRIC else []
-        rows = build_rows(mean, std, seeds, marks if metric == SIGNIFICANCE_METRIC else {}, published, methods)
+        marked = marks if metric == SIGNIFICANCE_METRIC else {}
+        rows = build_rows(mean, std, seeds, marked, published, methods, temperature=args.temperature)
         title = f"{args.title} {TABLE_METRICS[metric]}".strip()
         write_tables(rows, list(mean.columns), args.out_prefix, metric, title)
         print(render_markdown(rows, list(mean.columns), metric, ""))

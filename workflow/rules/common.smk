@@ -375,9 +375,17 @@ def named_files(wildcards, name, methods):
     )
 
 
-def paper_setting_args(dataset):
+def paper_setting_args(dataset, direction):
+    """The published rows of a paper setting, and the sampling temperature of our baseline (the published baseline
+    row of that temperature is the one its Δ row compares with)."""
     setting = config["datasets"][dataset].get("paper_setting")
-    return f"--paper-setting {shlex.quote(setting)}" if setting else ""
+    if not setting:
+        return ""
+    args = ["--paper-setting", setting]
+    if BASELINE in config["methods"]:
+        settings = lssd_config.training_settings(config, dataset, direction, BASELINE)
+        args += ["--temperature", str(settings["sampling_temperature"])]
+    return shlex.join(args)
 
 
 TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}

@@ -30,7 +30,7 @@ rule tables:
         roles=lambda w: language_roles_arg(w.dataset),
         methods=",".join(config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
-        setting=lambda w: paper_setting_args(w.dataset),
+        setting=lambda w: paper_setting_args(w.dataset, w.direction),
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
         results=lambda w: " ".join(evaluation_files(w.dataset, w.direction)),
         prefix=lambda w, output: output_prefix(output.bleu_csv, ".bleu.csv"),
