@@ -164,12 +164,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(directory: Path, faults: dict | None = None):
-    """Serve every file of ``directory`` on 127.0.0.1 (a free port); yields (base URL, server)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.files = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
-    server.faults = dict(faults or {})
-    server.requests = []
+def running(server: http.server.ThreadingHTTPServer):
+    """Serve with ``server`` (bound to 127.0.0.1) in a thread for the block; yields (base URL, server)."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -177,3 +173,14 @@ def serve(directory: Path, faults: dict | None = None):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(directory: Path, faults: dict | None = None):
+    """Serve every file of ``directory`` on 127.0.0.1 (a free port); yields (base URL, server)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.files = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    server.faults = dict(faults or {})
+    server.requests = []
+    with running(server) as served:
+        yield served

@@ -10,13 +10,13 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from lssd.data import download as dl
+from tests import mirror
 from tests.helpers import REPO
 from tests.mirror import serve, write_table
 
@@ -191,13 +191,8 @@ def paced(body=PAYLOAD, piece=1 << 16, pause=0.0, seconds=30.0, endless=False, d
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Paced)
     server.body, server.piece, server.pause, server.seconds = body, piece, pause, seconds
     server.endless, server.declare, server.requests = endless, declare, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server
-    finally:
-        server.shutdown()
-        server.server_close()
+    with mirror.running(server) as served:
+        yield served
 
 
 def test_an_endless_body_is_cut_one_byte_past_the_expected_size_and_not_retried(tmp_path):

@@ -60,15 +60,19 @@ def run_training(workdir, max_epoch, *own, expect=0, **settings):
     return output
 
 
+def trained_run(data_bin, tmp_path_factory, name, *own, **settings):
+    """A finished two-epoch run in a working directory of its own (its data-bin copied in); (workdir, output)."""
+    root, _ = data_bin
+    workdir = tmp_path_factory.mktemp("runs") / name
+    workdir.mkdir()
+    shutil.copytree(root / "bin", workdir / "bin")
+    return workdir, run_training(workdir, 2, *own, **settings)
+
+
 @pytest.fixture(scope="module")
 def trained(data_bin, tmp_path_factory):
     """A finished two-epoch baseline run (the pipeline's defaults: no epoch checkpoints kept)."""
-    root, _ = data_bin
-    workdir = tmp_path_factory.mktemp("runs") / "first"
-    workdir.mkdir()
-    shutil.copytree(root / "bin", workdir / "bin")
-    output = run_training(workdir, 2, "--log-interval", "5")
-    return workdir, output
+    return trained_run(data_bin, tmp_path_factory, "first", "--log-interval", "5")
 
 
 def copy_of(trained, tmp_path, name="copy"):
@@ -338,13 +342,9 @@ def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_asid
 @pytest.fixture(scope="module")
 def lssd_trained(data_bin, tmp_path_factory):
     """A finished two-epoch LSSD run with its epoch checkpoints kept: the teacher of epoch 1 in its own file."""
-    root, _ = data_bin
-    workdir = tmp_path_factory.mktemp("runs") / "lssd"
-    workdir.mkdir()
-    shutil.copytree(root / "bin", workdir / "bin")
-    run_training(workdir, 2, "--keep-epoch-checkpoints", method=LSSD)
+    workdir, output = trained_run(data_bin, tmp_path_factory, "lssd", "--keep-epoch-checkpoints", method=LSSD)
     assert (workdir / SAVE_DIR / "teachers" / "teacher_epoch1.pt").exists()
-    return workdir, None
+    return workdir, output
 
 
 def test_a_lost_teacher_is_rebuilt_from_its_epoch_checkpoint(lssd_trained, tmp_path):
