@@ -312,31 +312,47 @@ def test_the_disk_arithmetic_matches_a_real_checkpoint(trained):
     assert estimate.checkpoint_bytes <= checkpoint.stat().st_size <= 1.1 * estimate.checkpoint_bytes
 
 
-def test_a_record_of_an_earlier_version_resumes_and_an_unreadable_one_moves_aside(tmp_path, monkeypatch):
-    """run_args.json as the previous version wrote it (the full argument list, with the plugin's absolute path and
-    the log interval): the same run, resumed, its data recorded from now on. A truncated record: moved aside."""
+def test_a_run_of_an_earlier_recipe_or_an_unreadable_record_moves_aside(tmp_path, monkeypatch):
+    """run_args.json as earlier versions wrote it (the full argument list; or a format-3 record without a recipe):
+    trained with epochs of 1.5x the data and each pair's last batch dropped, so not resumed, whatever its
+    arguments; moved aside, kept. A record of this recipe with a record that lacks the data resumes and records it.
+    A truncated record: moved aside."""
     monkeypatch.chdir(tmp_path)
     Path("bin").mkdir()
     Path("bin/dict.fra.txt").write_text("le 3\n")
     args = ["bin", "--task", "lssd_multilingual_translation", "--seed", "3", "--save-dir", str(SAVE_DIR)]
+    earlier = "this run was trained by an earlier version of the pipeline (epochs of up to 1.5x the data, each "
+    earlier += "pair's last batch dropped; now: epochs of the data's size, every sampled sentence batched): moving"
+    records = [
+        [*args, "--user-dir", "/old/checkout/lssd", "--log-interval", "100", "--max-epoch", "5"],
+        {"format": 3, "args": commands.identity_arguments(args), "data": identity.data_fingerprint("bin")},
+    ]
+    for number, record in enumerate(records, start=1):
+        SAVE_DIR.mkdir(parents=True)
+        (SAVE_DIR / "run_args.json").write_text(json.dumps(record))
+        (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"old")
+        messages = []
+        identity.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
+        assert messages[0].startswith(earlier), messages
+        assert len(list(Path("run").glob("checkpoints.stale-*"))) == number
+        assert json.loads((SAVE_DIR / "run_args.json").read_text())["recipe"] == identity.TRAINING_RECIPE
+        shutil.rmtree(SAVE_DIR)
     SAVE_DIR.mkdir(parents=True)
-    (SAVE_DIR / "run_args.json").write_text(
-        json.dumps([*args, "--user-dir", "/old/checkout/lssd", "--log-interval", "100", "--max-epoch", "5"])
-    )
+    (SAVE_DIR / "run_args.json").write_text(json.dumps({"recipe": 2, "args": commands.identity_arguments(args)}))
     messages = []
-    identity.prepare_save_dir(SAVE_DIR, [*args, "--user-dir", "/new/lssd", "--max-epoch", "9"], messages.append)
+    identity.prepare_save_dir(SAVE_DIR, args, messages.append)
     assert messages == [
         "resuming in run/checkpoints (same arguments; its data not recorded, from now on recorded; "
         "no epoch finished yet)"
     ]
     assert json.loads((SAVE_DIR / "run_args.json").read_text())["data"] == identity.data_fingerprint("bin")
     (SAVE_DIR / "run_args.json").write_text('{"format": 2, "ar')
-    (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"old")
+    (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"new")
     messages = []
     identity.prepare_save_dir(SAVE_DIR, args, messages.append)
     assert messages[0].startswith("run/checkpoints/run_args.json is unreadable: moving the old run/checkpoints to")
-    [stale] = Path("run").glob("checkpoints.stale-*")
-    assert (stale / "checkpoint_last.pt").read_bytes() == b"old" and not (SAVE_DIR / "checkpoint_last.pt").exists()
+    newest = max(Path("run").glob("checkpoints.stale-*"), key=lambda path: path.stat().st_mtime_ns)
+    assert (newest / "checkpoint_last.pt").read_bytes() == b"new" and not (SAVE_DIR / "checkpoint_last.pt").exists()
 
 
 @pytest.fixture(scope="module")

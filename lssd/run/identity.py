@@ -31,6 +31,17 @@ ARGS_FILE = "run_args.json"
 IDENTITY_FORMAT = 3
 
 
+# How the plugin trains what the arguments describe, where it changed without a flag changing: a run trained by
+# another recipe is another run. 1: epochs of up to 1.5x the data under temperature sampling and each pair's last
+# batch dropped (stock fairseq 0.12); 2: an epoch of the data's size and every sampled sentence batched (the
+# original's fork). Records without a recipe were trained by 1.
+TRAINING_RECIPE = 2
+RECIPES = {
+    1: "epochs of up to 1.5x the data, each pair's last batch dropped",
+    2: "epochs of the data's size, every sampled sentence batched",
+}
+
+
 # the data-bin files fairseq-train reads (the test split and the manifest do not change a trained model)
 TRAINING_DATA = re.compile(r"(dict\..*\.txt|LS_dict\..*\.txt|lang_list\.txt|(train|valid)\..*\.(bin|idx))")
 
@@ -85,7 +96,10 @@ def devices_change(recorded: dict | None, devices: dict) -> str | None:
 def run_identity(args: list[str], devices: dict | None = None) -> dict:
     """What defines a run's model: its model-defining arguments and the data it trains on (the data-bin is the
     first, positional, fairseq argument); with the ``devices`` of a new run (:func:`update_devices`)."""
-    identity = {"format": IDENTITY_FORMAT, "args": identity_arguments(args), "data": data_fingerprint(args[0])}
+    identity = {
+        "format": IDENTITY_FORMAT, "recipe": TRAINING_RECIPE,
+        "args": identity_arguments(args), "data": data_fingerprint(args[0]),
+    }  # fmt: skip
     return {**identity, "devices": devices} if devices is not None else identity
 
 
@@ -144,6 +158,10 @@ def identity_change(recorded, wanted: dict) -> str | None:
         recorded = {"args": identity_arguments(recorded), "data": None}
     if not isinstance(recorded, dict) or not isinstance(recorded.get("args"), list):
         return "the training arguments changed (the record holds none)"
+    recipe = recorded.get("recipe", 1)
+    if recipe != wanted.get("recipe", TRAINING_RECIPE):
+        old, new = RECIPES.get(recipe, f"recipe {recipe}"), RECIPES[wanted.get("recipe", TRAINING_RECIPE)]
+        return f"this run was trained by an earlier version of the pipeline ({old}; now: {new})"
     # (an earlier version's record may hold what is now compared elsewhere, as --update-freq)
     old_args = identity_arguments(recorded["args"])
     if old_args != wanted["args"]:
