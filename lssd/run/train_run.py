@@ -50,6 +50,7 @@ from lssd.run.identity import (
     prepare_save_dir,
     read_record,
     record_devices,
+    trained_epochs,
     update_devices,
 )
 
@@ -290,7 +291,8 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
     gpu_count, devices = training_devices(options, fairseq_args)
     progress = prepare_run(options, fairseq_args, devices, log)
     if progress is not None and resume.finished(progress, fairseq_args):
-        log.say(f"the run is already trained ({progress.next_epoch - 1} epochs, {progress.updates} updates): "
+        epochs = trained_epochs(options.save_dir)
+        log.say(f"the run is already trained ({epochs} epochs, {progress.updates} updates): "
                 "publishing its outputs without starting fairseq")  # fmt: skip
         return publish(options, log)
     problem = devices_problem(options.save_dir, devices, progress)
