@@ -113,18 +113,16 @@ def record_devices(save_dir: Path, devices: dict) -> None:
 def option_map(args: list[str]) -> dict[str, str | None]:
     """``--flag value`` pairs of an argument list (the first positional argument under ``data-bin``)."""
     options: dict[str, str | None] = {}
-    name = "data-bin"
+    current: str | None = "data-bin"  # the flag the next positional argument is a value of
     for arg in args:
         if arg.startswith("--"):
-            name, _, value = arg.partition("=")
-            options[name] = value or None
-        elif name is not None:
-            options[name] = arg if options.get(name) is None else f"{options[name]} {arg}"
-            continue
+            name, inline, value = arg.partition("=")
+            options[name] = value if inline else None
+            current = None if inline else name
+        elif current is not None:
+            options[current] = arg if options.get(current) is None else f"{options[current]} {arg}"
         else:
             options[arg] = None
-        if "=" in arg:
-            name = None
     return options
 
 
