@@ -126,22 +126,31 @@ class DamagedFile(ValueError):
     """A pipeline file that cannot be read as what it should be (cut short, overwritten, edited)."""
 
 
+def parse_json_file(path: Path):
+    """The JSON in ``path``; else a :class:`DamagedFile` saying why it cannot be read (without the path)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedFile("missing") from None
+    except OSError as error:
+        raise DamagedFile(f"unreadable ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise DamagedFile(f"not UTF-8 JSON ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise DamagedFile(
+            f"not valid JSON ({error.msg}, line {error.lineno} column {error.colno}): it was cut short or overwritten"
+        ) from None
+
+
 def read_json(path: str | os.PathLike, *, required: Iterable[str] = (), advice: str | None = None):
     """A JSON file the pipeline wrote; a damaged or missing one (not JSON, or without ``required`` keys) is an
     error that names the file and says how to get it back (``advice``: what to delete, when not the file itself)."""
     path = Path(path)
     advice = advice or "delete it and run snakemake again: the job that writes it rebuilds it"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DamagedFile(f"{path}: missing; {advice}") from None
-    except UnicodeDecodeError as error:
-        raise DamagedFile(f"{path}: not UTF-8 JSON ({error.reason}); {advice}") from None
-    except json.JSONDecodeError as error:
-        raise DamagedFile(
-            f"{path}: not valid JSON ({error.msg}, line {error.lineno} column {error.colno}): it was cut short or "
-            f"overwritten; {advice}"
-        ) from None
+        data = parse_json_file(path)
+    except DamagedFile as error:
+        raise DamagedFile(f"{path}: {error}; {advice}") from None
     missing = [key for key in required if not isinstance(data, dict) or key not in data]
     if missing:
         raise DamagedFile(f"{path}: no '{missing[0]}' in it: not a file of this pipeline's; {advice}")

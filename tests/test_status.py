@@ -169,13 +169,13 @@ def test_runs_on_disk_that_the_config_does_not_ask_for_are_named(tmp_path, capsy
     [
         (
             '{"eng-bos": [4.1, 3.9], "all": [4.0, 3',
-            "not valid JSON (Expecting ',' delimiter, line 1 column 39; cut short or overwritten?)",
+            "not valid JSON (Expecting ',' delimiter, line 1 column 39): it was cut short or overwritten",
         ),
         ("[4.0, 3.9]", "a JSON list, not an object of per-pair lists"),
         ('{"eng-bos": [4.1]}', "no 'all' list"),
         ('{"all": 5}', "'all' is not a list of losses"),
         ('{"all": [4.0], "eng-bos": ["4.1"]}', "'eng-bos' is not a list of losses"),
-        (b"\xff\xfe{}", "not UTF-8 (invalid start byte)"),
+        (b"\xff\xfe{}", "not UTF-8 JSON (invalid start byte)"),
     ],
     ids=["truncated", "list", "no-all", "all-not-a-list", "a-loss-not-a-number", "not-utf8"],
 )

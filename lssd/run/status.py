@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import os
 import re
 import signal
@@ -31,6 +30,7 @@ import yaml
 
 from lssd import config as lssd_config
 from lssd import config_checks
+from lssd.io import DamagedFile, parse_json_file
 from lssd.method.history import ALL
 from lssd.run.attempts import attempt_logs, run_lock_path
 from lssd.run.commands import option_value, train_arguments
@@ -158,16 +158,9 @@ def history_shape_error(data) -> str | None:
 
 def read_history(path: Path) -> dict[str, list]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise HistoryUnreadable(f"history unreadable: {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise HistoryUnreadable(f"history unreadable: {path}: not UTF-8 ({error.reason})") from None
-    except json.JSONDecodeError as error:
-        raise HistoryUnreadable(
-            f"history unreadable: {path}: not valid JSON ({error.msg}, line {error.lineno} column {error.colno}; "
-            "cut short or overwritten?)"
-        ) from None
+        data = parse_json_file(path)
+    except DamagedFile as error:
+        raise HistoryUnreadable(f"history unreadable: {path}: {error}") from None
     problem = history_shape_error(data)
     if problem:
         raise HistoryUnreadable(f"history unreadable: {path}: {problem}")
