@@ -60,7 +60,7 @@ def test_lssd_methods_carry_their_per_direction_settings():
     assert args[args.index("--distillation-level") + 1] == "sentence"
     assert args[args.index("--distillation-weight") + 1] == "0.5"
     assert "--language-aware" in args
-    assert args[args.index("--max-epoch") + 1] == "18"  # the preset's eng→X override
+    assert args[args.index("--max-epoch") + 1] == "27"  # the preset's eng→X override
     single = lssd_config.method_settings(config, "lssd_single_teacher", "m2o")
     single_args = commands.model_arguments(single["task_args"])
     assert single_args == ["--lssd-single-teacher"]
