@@ -5,6 +5,9 @@ command-line flags), by the objective's argument checks, by the config check (``
 ``criterion_args`` and ``task_args``) and by the test that the config schema documents every one of them.
 """
 
+# the fairseq criterion that distils (registered by lssd.plugin.criterion): a method with it is an LSSD method
+DISTILLING_CRITERION = "lssd_distillation"
+
 VARIANTS = ("whole", "selective", "adaptive")
 LEVELS = ("token", "sentence")
 TEACHER_PRECISIONS = ("auto", "fp32", "fp16", "bf16")

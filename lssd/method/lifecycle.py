@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import torch
 
 from lssd.method.history import ALL, History, PairLossSums, Records, bits_per_token
-from lssd.method.teachers import TeacherPool, freeze_teacher, teacher_dtype
+from lssd.method.teachers import (
+    TEACHERS_DIRECTORY,
+    TeacherPool,
+    freeze_teacher,
+    teacher_dtype,
+    teacher_file_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +60,12 @@ class TeacherFiles:
 
     def __init__(self, save_dir: str | None, precision: str = "auto"):
         self.save_dir = save_dir
-        self.directory = os.path.join(save_dir, "teachers") if save_dir else None
+        self.directory = os.path.join(save_dir, TEACHERS_DIRECTORY) if save_dir else None
         self.precision = precision
         self.saved_epochs: set[int] = set()  # the teachers of the last saved checkpoint's table
 
     def path(self, epoch: int) -> str | None:
-        return os.path.join(self.directory, f"teacher_epoch{epoch}.pt") if self.directory else None
+        return os.path.join(self.directory, teacher_file_name(epoch)) if self.directory else None
 
     def freeze(self, copy):
         """A teacher: eval mode, no gradients, in the teacher precision (``--lssd-teacher-precision``)."""

@@ -31,6 +31,15 @@ def as_fairseq_logs(loss: float) -> float:
     return round(loss, 3)
 
 
+# where a run keeps its teachers' weights: ``<save-dir>/teachers/teacher_epoch<N>.pt`` (lssd.method.lifecycle writes
+# them; the runner checks and rebuilds them before a resume)
+TEACHERS_DIRECTORY = "teachers"
+
+
+def teacher_file_name(epoch: int) -> str:
+    return f"teacher_epoch{epoch}.pt"
+
+
 @dataclass
 class TeacherEntry:
     best_epoch: int = -1

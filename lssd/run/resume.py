@@ -11,16 +11,14 @@ every retry.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lssd.method.flags import DISTILLING_CRITERION
+from lssd.method.teachers import TEACHERS_DIRECTORY, TeacherPool, teacher_file_name
 from lssd.run.checkpoints import readable_checkpoint
 from lssd.run.commands import option_value
-
-Say = Callable[[str], None]
-
-DISTILLING_CRITERION = "lssd_distillation"
+from lssd.run.identity import Say
 
 
 @dataclass(frozen=True)
@@ -45,12 +43,12 @@ def progress_of(state: dict) -> Progress:
     LSSD teacher table)."""
     iterator = (state.get("extra_state") or {}).get("train_iterator") or {}
     history = state.get("optimizer_history") or [{}]
-    pool = ((state.get("task_state") or {}).get("lssd_pool") or {}).get("entries") or {}
-    teachers = frozenset(
-        int(entry.get("teacher_epoch", entry.get("best_epoch", -1)))
-        for entry in pool.values()
-        if int(entry.get("teacher_epoch", entry.get("best_epoch", -1))) > 0
-    )
+    teachers: frozenset[int] = frozenset()
+    pool_state = (state.get("task_state") or {}).get("lssd_pool")
+    if pool_state:  # the pool reads its own table (and an earlier version's, without teacher epochs)
+        pool = TeacherPool(keys=list(pool_state["entries"]))
+        pool.load_state_dict(pool_state)
+        teachers = frozenset(pool.teacher_epochs())
     return Progress(int(iterator.get("epoch", 1)), int(history[-1].get("num_updates", 0)), teachers)
 
 
@@ -78,7 +76,7 @@ def finished(progress: Progress, args: list[str]) -> bool:
 
 
 def teacher_path(save_dir: Path, epoch: int) -> Path:
-    return save_dir / "teachers" / f"teacher_epoch{epoch}.pt"
+    return save_dir / TEACHERS_DIRECTORY / teacher_file_name(epoch)
 
 
 def rebuild_teacher(source: Path, target: Path, epoch: int) -> None:
