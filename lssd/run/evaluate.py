@@ -160,7 +160,7 @@ def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: 
             flush=True,
         )
         results.append(result)
-    written = [f"{item['pair']}.{item['split']}.{ext}" for item in plan for ext in evaluated.EXTENSIONS]
+    written = [name for item in plan for name in evaluated.files_of(item["pair"], item["split"])]
     evaluated.write_checksums(output_dir, written)  # last: what the workflow checks the directory against
     return results
 

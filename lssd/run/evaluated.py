@@ -22,9 +22,14 @@ CHECKSUMS = "checksums.sha256"
 EXTENSIONS = ("json", "hyp", "spm_ref")
 
 
+def files_of(pair: str, split: str) -> list[str]:
+    """The files the evaluation writes for one pair and split."""
+    return [f"{pair}.{split}.{ext}" for ext in EXTENSIONS]
+
+
 def expected_files(pairs: Iterable[str], splits: Iterable[str]) -> list[str]:
     """The files an evaluation of these pairs and splits writes (besides the checksums)."""
-    return [f"{pair}.{split}.{ext}" for pair in pairs for split in splits for ext in EXTENSIONS]
+    return [name for pair in pairs for split in splits for name in files_of(pair, split)]
 
 
 def sha256(path: Path) -> str:
