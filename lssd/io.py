@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -164,3 +165,12 @@ def run_cli(main) -> int:
     except DamagedFile as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def peak_memory_line() -> str:
+    """The job's peak resident memory as the kernel counts it (exact high-water marks, where Snakemake's
+    ``benchmark:`` samples every 30 s after a job's first 30 s): this process, and its largest finished child
+    (fairseq-preprocess's workers). ``benchmarks/rehearse_data.py`` reads this line from the job logs."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return f"peak memory: {own:.0f} MB (this process), {child:.0f} MB (largest child process)"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lssd.data.parallel import SPLITS, pair_prefix, parallel_path
 from lssd.data.spm import encoded_path, non_pivot_languages
-from lssd.io import atomic_directory, read_lines, write_json, write_lines
+from lssd.io import atomic_directory, peak_memory_line, read_lines, write_json, write_lines
 
 FOREIGN_DICT = "dict.foreign.txt"
 PIVOT_DICT = "dict.pivot.txt"
@@ -162,4 +162,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    print(peak_memory_line())
+    sys.exit(status)

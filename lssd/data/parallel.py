@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lssd.data.text import require_visible
-from lssd.io import read_lines, write_lines
+from lssd.io import peak_memory_line, read_lines, write_lines
 
 SPLITS = ("train", "valid", "test")
 
@@ -125,3 +125,5 @@ def run_builder(build) -> dict | None:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+    finally:
+        print(peak_memory_line())

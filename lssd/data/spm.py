@@ -29,7 +29,7 @@ import sentencepiece as spm
 
 from lssd.config import dataset_languages as non_pivot_languages
 from lssd.data.parallel import SPLITS, parallel_path
-from lssd.io import atomic_directory, atomic_path, read_lines, write_lines
+from lssd.io import atomic_directory, atomic_path, peak_memory_line, read_lines, write_lines
 
 RECIPES = ("per_language", "joint")
 
@@ -193,4 +193,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    print(peak_memory_line())
+    sys.exit(status)

@@ -9,7 +9,11 @@ rule binarize:
         directory(path("bin")),
     log:
         "logs/binarize/{dataset}.log",
+    benchmark:
+        "results/benchmarks/binarize/{dataset}.tsv"
     threads: 2
+    resources:
+        **data_resources("binarize"),
     params:
         spec=lambda w: dataset_json(w, "binarize"),
         max_positions=lambda w: dataset_max_positions(w.dataset)[0],

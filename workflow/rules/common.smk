@@ -21,7 +21,8 @@ from lssd.data.download import read_table as read_downloads_table
 from lssd.run.evaluate import TABLE_METRICS
 from lssd.run import evaluated
 from lssd.data.parallel import parallel_path
-from lssd.data.spm import model_for_side
+from lssd.data.spm import model_for_side, training_inputs
+from lssd.data import resources as data_costs
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -153,6 +154,28 @@ def user_parallel_files(wildcards):
     from lssd.data.user import source_files
 
     return [str(path) for path in source_files(config["datasets"][wildcards.dataset])]
+
+
+def data_resources(stage, measure=None):
+    """A data rule's ``resources`` (lssd.data.resources): memory and time from the size of the job's input (or
+    what ``measure(wildcards, input)`` counts), evaluated when the job is ready, with more on each retry."""
+
+    def request(key):
+        def value(wildcards, input, attempt):
+            size = measure(wildcards, input) if measure else data_costs.input_bytes(input)
+            return data_costs.job_resources(stage, size, attempt)[key]
+
+        return value
+
+    return {"mem_mb": request("mem_mb"), "runtime": request("runtime")}
+
+
+def spm_model_input(wildcards, input):
+    """What one SentencePiece model trains on: its own training files, capped at input_sentence_size."""
+    spec = config["datasets"][wildcards.dataset]
+    data_costs.input_bytes(input)  # <TBD> until the data exist
+    files = training_inputs(spec, Path(input[0]))[wildcards.model]
+    return data_costs.spm_training_bytes(files, spec["spm"].get("input_sentence_size", 0))
 
 
 def dataset_downloads(wildcards):

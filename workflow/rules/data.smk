@@ -9,6 +9,8 @@ rule download:
         path("download"),
     log:
         "logs/downloads/{file}.log",
+    benchmark:
+        "results/benchmarks/download/{file}.tsv"
     wildcard_constraints:
         file="|".join(re.escape(name) for name in DOWNLOADS) or NEVER,
     localrule: True
@@ -26,8 +28,12 @@ rule prepare_demo:
         directory(path("data")),
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset=datasets_of_kind("django_catalogs"),
+    resources:
+        **data_resources("prepare_demo"),
     params:
         spec=lambda w: dataset_json(w, "data"),
     shell:
@@ -42,11 +48,12 @@ rule prepare_ted:
         directory(path("data")),
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset=datasets_of_kind("ted_talks"),
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **data_resources("prepare_ted"),
     params:
         spec=lambda w: dataset_json(w, "data"),
     shell:
@@ -62,11 +69,12 @@ rule prepare_wmt:
         directory(path("data")),
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset=datasets_of_kind("wmt"),
     resources:
-        mem_mb=16000,
-        runtime=360,
+        **data_resources("prepare_wmt"),
     params:
         spec=lambda w: dataset_json(w, "data"),
         downloads=lambda w, input: os.path.dirname(input[0]),
@@ -83,8 +91,12 @@ rule prepare_parallel_files:
         directory(path("data")),
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset=datasets_of_kind("parallel_files"),
+    resources:
+        **data_resources("prepare_parallel_files"),
     params:
         spec=lambda w: dataset_json(w, "data"),
     shell:

@@ -11,7 +11,11 @@ rule spm_train:
         vocab=path("spm_vocab"),
     log:
         "logs/spm/{dataset}.{model}.train.log",
+    benchmark:
+        "results/benchmarks/spm/{dataset}.{model}.train.tsv"
     threads: lambda w: config["datasets"][w.dataset]["spm"]["num_threads"]
+    resources:
+        **data_resources("spm_train", spm_model_input),
     params:
         spec=lambda w: dataset_json(w, "spm"),
         # not {threads}: Snakemake scales that down to --cores, and SentencePiece's model depends on it
@@ -30,6 +34,10 @@ rule spm_encode:
         directory(path("encoded")),
     log:
         "logs/spm/{dataset}.{lang}.encode.log",
+    benchmark:
+        "results/benchmarks/spm/{dataset}.{lang}.encode.tsv"
+    resources:
+        **data_resources("spm_encode"),
     params:
         spec=lambda w: dataset_json(w, "spm"),
         models=lambda w, input: os.path.dirname(input.models[0]),
