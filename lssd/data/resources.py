@@ -91,4 +91,3 @@ def spm_training_bytes(files: Iterable[Path], input_sentence_size: int) -> int:
         with open(file, "rb") as stream:
             lines += sum(chunk.count(b"\n") for chunk in iter(lambda stream=stream: stream.read(1 << 24), b""))
     return size if lines <= input_sentence_size else int(size * input_sentence_size / lines)
-
