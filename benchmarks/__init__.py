@@ -1,0 +1,1 @@
+"""Measurements and generators that are not part of the pipeline itself."""
