@@ -119,8 +119,18 @@ def decoded_lines(stream: Iterable[bytes], where: str) -> Iterator[str]:
 
 def read_lines(path: str | os.PathLike) -> list[str]:
     """Read a one-sentence-per-line UTF-8 file (``decode_line``'s checks, the file named in its errors)."""
+    return list(iter_lines(path))
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[str]:
+    """``read_lines`` one line at a time, for corpora whose size memory should not follow."""
     with open(path, "rb") as handle:
-        return list(decoded_lines(handle, str(path)))
+        yield from decoded_lines(handle, str(path))
+
+
+def count_lines(path: str | os.PathLike) -> int:
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 24), b""))
 
 
 class DamagedFile(ValueError):

@@ -24,17 +24,19 @@ import json
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from lssd.data.parallel import SPLITS, pair_prefix, parallel_path
 from lssd.data.spm import encoded_path, non_pivot_languages
-from lssd.io import atomic_directory, peak_memory_line, read_lines, write_json, write_lines
+from lssd.io import atomic_directory, count_lines, iter_lines, peak_memory_line, write_json, write_lines
 
 FOREIGN_DICT = "dict.foreign.txt"
 PIVOT_DICT = "dict.pivot.txt"
 
 
-def piece_counts(lines: list[str]) -> Counter:
+def piece_counts(lines: Iterable[str]) -> Counter:
+    """How often each piece occurs; ``lines`` may be a stream (a training side is read once, never held)."""
     counts: Counter = Counter()
     for line in lines:
         counts.update(line.split())
@@ -72,7 +74,7 @@ def check_lengths(spec: dict, encoded: Path, max_positions: int, data: Path | No
         for split in ("valid", "test"):
             for side in (lang, pivot):
                 path = encoded_path(encoded, split, lang, pivot, side)
-                for number, line in enumerate(read_lines(path), start=1):
+                for number, line in enumerate(iter_lines(path), start=1):
                     length = len(line.split()) + ADDED_TOKENS
                     if length > max_positions:
                         where = parallel_path(data, split, lang, pivot, side) if data else path
@@ -95,9 +97,9 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
         pivot_counts: Counter = Counter()
         language_counts: dict[str, Counter] = {}
         for lang in langs:
-            language_counts[lang] = piece_counts(read_lines(encoded_path(encoded, "train", lang, pivot, lang)))
+            language_counts[lang] = piece_counts(iter_lines(encoded_path(encoded, "train", lang, pivot, lang)))
             foreign_counts.update(language_counts[lang])
-            pivot_counts.update(piece_counts(read_lines(encoded_path(encoded, "train", lang, pivot, pivot))))
+            pivot_counts.update(piece_counts(iter_lines(encoded_path(encoded, "train", lang, pivot, pivot))))
         if joint:
             write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts + pivot_counts))
             shutil.copyfile(dicts / FOREIGN_DICT, dicts / PIVOT_DICT)
@@ -132,7 +134,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
             if not joint
             else {"joint": len(foreign_counts + pivot_counts)},
             "sentences": {
-                lang: {split: len(read_lines(encoded_path(encoded, split, lang, pivot, lang))) for split in SPLITS}
+                lang: {split: count_lines(encoded_path(encoded, split, lang, pivot, lang)) for split in SPLITS}
                 for lang in langs
             },
         }

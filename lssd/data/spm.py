@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import sentencepiece as spm
 
 from lssd.config import dataset_languages as non_pivot_languages
 from lssd.data.parallel import SPLITS, parallel_path
-from lssd.io import atomic_directory, atomic_path, peak_memory_line, read_lines, write_lines
+from lssd.io import atomic_directory, atomic_path, iter_lines, peak_memory_line, write_lines
 
 RECIPES = ("per_language", "joint")
 
@@ -128,8 +130,14 @@ def train_all(spec: dict, data_dir: Path, outdir: Path, threads: int = 1) -> lis
     return models
 
 
-def encode_lines(processor: spm.SentencePieceProcessor, lines: list[str]) -> list[str]:
-    return [" ".join(pieces) for pieces in processor.encode(lines, out_type=str)]
+ENCODE_BATCH = 20_000  # sentences per call: SentencePiece's own batching, with memory bounded by the batch
+
+
+def encode_lines(processor: spm.SentencePieceProcessor, lines: Iterable[str]) -> Iterator[str]:
+    """The pieces of each line, space-separated; ``lines`` is read in batches, so a corpus is never held whole."""
+    lines = iter(lines)
+    while batch := list(itertools.islice(lines, ENCODE_BATCH)):
+        yield from (" ".join(pieces) for pieces in processor.encode(batch, out_type=str))
 
 
 def encoded_path(outdir: Path, split: str, lang: str, pivot: str, side: str) -> Path:
@@ -147,7 +155,7 @@ def encode_language(spec: dict, data_dir: Path, model_dir: Path, lang: str, outd
                 name = model_for_side(spec, side)
                 if name not in processors:
                     processors[name] = spm.SentencePieceProcessor(model_file=str(model_dir / f"spm.{name}.model"))
-                lines = read_lines(parallel_path(data_dir, split, lang, pivot, side))
+                lines = iter_lines(parallel_path(data_dir, split, lang, pivot, side))
                 write_lines(parallel_path(staging, split, lang, pivot, side), encode_lines(processors[name], lines))
 
 
