@@ -1,5 +1,6 @@
-"""benchmarks/paper_corpora.py: the synthetic paper-size corpora are what config/paper.yaml downloads, in the real
-layouts and sizes, byte-identical for one fraction and seed, and what the TED and WMT extractions accept."""
+"""benchmarks/paper_corpora.py (the package benchmarks/corpora/): the synthetic paper-size corpora are what
+config/paper.yaml downloads, in the real layouts and sizes, byte-identical for one fraction and seed, and what the
+TED and WMT extractions accept."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ import pytest
 import yaml
 
 from benchmarks import paper_corpora as pc
+from benchmarks.corpora.files import STAMP, TABLE, WMT_ARCHIVES, writer
+from benchmarks.corpora.ted import TALK_ROWS, TED_ARCHIVE, TED_HEADER, TED_SPLITS, ted_counts, ted_rows
+from benchmarks.corpora.text import Lexicon, lognormal_lengths, scaled, vocabulary
+from benchmarks.corpora.wmt import MIN_TRAIN_LINES, TRAINING
 from lssd.config import dataset_downloads, stage_spec
 from lssd.data import ted, wmt
 from lssd.data.archive import find_member, member_names
@@ -49,8 +54,8 @@ def tsvs(corpora):
     """The TED archive's three tables: split → rows (header first), as csv reads them (QUOTE_NONE)."""
     out, _, _ = corpora
     tables = {}
-    with tarfile.open(out / pc.TED_ARCHIVE) as archive:
-        for split in pc.TED_SPLITS:
+    with tarfile.open(out / TED_ARCHIVE) as archive:
+        for split in TED_SPLITS:
             data = archive.extractfile(f"ted_talks/all_talks_{split}.tsv").read().decode()
             tables[split] = list(csv.reader(io.StringIO(data), delimiter="\t", quoting=csv.QUOTE_NONE))
     return tables
@@ -76,11 +81,11 @@ def sha256(path) -> str:
 def test_the_archives_are_what_the_paper_config_downloads(paper, corpora):
     out, _, written = corpora
     for name in ("ted8_diverse", "ted8_related"):
-        assert dataset_downloads(paper["datasets"][name]) == [pc.TED_ARCHIVE]
-    assert dataset_downloads(paper["datasets"]["wmt6"]) == list(pc.WMT_ARCHIVES)
-    expected = {pc.TED_ARCHIVE, *pc.WMT_ARCHIVES}
+        assert dataset_downloads(paper["datasets"][name]) == [TED_ARCHIVE]
+    assert dataset_downloads(paper["datasets"]["wmt6"]) == list(WMT_ARCHIVES)
+    expected = {TED_ARCHIVE, *WMT_ARCHIVES}
     assert {item.name for item in written} == expected
-    assert {path.name for path in out.iterdir()} == expected | {pc.TABLE, pc.STAMP}
+    assert {path.name for path in out.iterdir()} == expected | {TABLE, STAMP}
     names_in_table = {line.split("\t")[0] for line in (REPO / "config" / "downloads.tsv").read_text().splitlines()}
     assert expected <= names_in_table  # the names config/downloads.tsv gives them
 
@@ -92,7 +97,7 @@ def test_every_member_the_config_names_is_there(paper, corpora):
             names = member_names(out / entry["download"])
             for suffix in (entry["foreign"], entry["english"]):
                 find_member(out / entry["download"], suffix, names)  # exactly one member, or an error
-    assert sorted(member_names(out / pc.TED_ARCHIVE)) == [
+    assert sorted(member_names(out / TED_ARCHIVE)) == [
         f"ted_talks/all_talks_{split}.tsv" for split in ("dev", "test", "train")
     ]
 
@@ -100,7 +105,7 @@ def test_every_member_the_config_names_is_there(paper, corpora):
 def test_the_table_lists_each_file_with_its_size_and_checksum(corpora):
     out, table, _ = corpora
     entries = read_table(table)
-    assert set(entries) == {pc.TED_ARCHIVE, *pc.WMT_ARCHIVES}
+    assert set(entries) == {TED_ARCHIVE, *WMT_ARCHIVES}
     for name, entry in entries.items():
         assert entry.url == f"http://mirror.invalid/{name}"
         assert entry.size == (out / name).stat().st_size
@@ -109,26 +114,26 @@ def test_the_table_lists_each_file_with_its_size_and_checksum(corpora):
 
 
 def test_ted_header_rows_and_pairs_per_language(tsvs):
-    counts = pc.ted_counts(FRACTION)
+    counts = ted_counts(FRACTION)
     markers = collections.Counter()
     talks_seen = set()
-    for split, rows in pc.ted_rows(FRACTION).items():
-        assert tsvs[split][0] == pc.TED_HEADER
+    for split, rows in ted_rows(FRACTION).items():
+        assert tsvs[split][0] == TED_HEADER
         assert len(tsvs[split]) - 1 == rows == max(8, round(TED_ROWS[split] * FRACTION))
-        for name in pc.TED_HEADER[1:]:
+        for name in TED_HEADER[1:]:
             cells = column(tsvs, split, name)
             markers.update(cell for cell in cells if ted.is_missing(cell))
             assert sum(not ted.is_missing(cell) for cell in cells) == counts[name][split], (split, name)
         talks = column(tsvs, split, "talk_name")
         assert all(re.fullmatch(r"talk_\d{4}", talk) for talk in talks)
-        assert len(set(talks)) <= len(talks) // pc.TALK_ROWS[0] + 1  # talks of many consecutive rows
+        assert len(set(talks)) <= len(talks) // TALK_ROWS[0] + 1  # talks of many consecutive rows
         assert not set(talks) & talks_seen  # and each talk in one split
         talks_seen |= set(talks)
     assert markers["__NULL__"] > 20 * markers["_ _ NULL _ _"] > 0
     # the known sizes (spec §1.2) times the fraction, within rounding (never fewer than 2 pairs)
     for name, sizes in TED_SIZES.items():
-        for split, size in zip(pc.TED_SPLITS, sizes, strict=True):
-            expected = min(max(2, size * FRACTION), pc.ted_rows(FRACTION)[split])
+        for split, size in zip(TED_SPLITS, sizes, strict=True):
+            expected = min(max(2, size * FRACTION), ted_rows(FRACTION)[split])
             assert abs(counts[name][split] - expected) <= 0.5, (name, split)
     assert counts["fr"]["train"] == 192 and counts["ko"]["train"] == 206 and counts["pt"]["train"] == 52
     assert all(sizes["train"] >= 2 for sizes in counts.values())
@@ -136,10 +141,10 @@ def test_ted_header_rows_and_pairs_per_language(tsvs):
 
 def test_ted_extraction_yields_the_expected_pairs(paper, corpora, tmp_path):
     out, _, _ = corpora
-    counts = pc.ted_counts(FRACTION)
+    counts = ted_counts(FRACTION)
     for name in ("ted8_diverse", "ted8_related"):
         spec = stage_spec(paper["datasets"][name], "data")
-        manifest = ted.build(spec, name, out / pc.TED_ARCHIVE, tmp_path / name, log=io.StringIO())
+        manifest = ted.build(spec, name, out / TED_ARCHIVE, tmp_path / name, log=io.StringIO())
         for lang, info in manifest["languages"].items():
             for split, sizes_split in SPLIT_OF.items():
                 assert info["sizes"][split] == counts[info["column"]][sizes_split], (name, lang, split)
@@ -162,11 +167,11 @@ def test_wmt_extraction_yields_the_expected_pairs(paper, corpora, tmp_path):
 def test_training_corpora_are_aligned_with_a_few_empty_lines(corpora):
     out, _, _ = corpora
     empty_one_side = 0
-    for name, spec in pc.TRAINING.items():
+    for name, spec in TRAINING.items():
         for corpus in spec.corpora:
             foreign = member_text(out / name, corpus.foreign).split("\n")[:-1]
             english = member_text(out / name, corpus.english).split("\n")[:-1]
-            assert len(foreign) == len(english) == pc.scaled(corpus.lines, FRACTION, pc.MIN_TRAIN_LINES)
+            assert len(foreign) == len(english) == scaled(corpus.lines, FRACTION, MIN_TRAIN_LINES)
             both = [(f, e) for f, e in zip(foreign, english, strict=True) if f and e]
             assert all(f or e for f, e in zip(foreign, english, strict=True))  # never both sides
             empty_one_side += len(foreign) - len(both)
@@ -191,7 +196,7 @@ def share(text: str, pattern: str) -> float:
 
 def test_scripts_tokenization_and_lengths(tsvs, corpora):
     out, _, _ = corpora
-    cells = {name: " ".join(c for c in column(tsvs, "train", name) if not ted.is_missing(c)) for name in pc.TED_HEADER}
+    cells = {name: " ".join(c for c in column(tsvs, "train", name) if not ted.is_missing(c)) for name in TED_HEADER}
     assert share(cells["el"], "[\u0370-\u03ff]") > 0.99
     assert share(cells["ko"], "[\uac00-\ud7a3]") > 0.99
     assert share(cells["ru"], "[\u0400-\u04ff]") > 0.99
@@ -231,17 +236,17 @@ def test_dev_and_test_sets_are_whole_fake_sgml(corpora):
 
 
 def test_vocabularies_are_zipfian_with_many_types():
-    lexicon = pc.Lexicon(["de"], "moses", seed=3)
+    lexicon = Lexicon(["de"], "moses", seed=3)
     rng = np.random.default_rng(0)
     lines = 20000
-    count = pc.lognormal_lengths(rng, lines, 20.0, 0.6)
+    count = lognormal_lengths(rng, lines, 20.0, 0.6)
     text = lexicon.render(rng, np.zeros(lines, int), count, np.full(lines, -1), np.full(lines, lexicon.newline))
     frequencies = np.array(sorted(collections.Counter(text.decode().split()).values(), reverse=True), float)
     ranks = np.arange(1, len(frequencies) + 1)
     slope = np.polyfit(np.log(ranks[10:2000]), np.log(frequencies[10:2000]), 1)[0]
     assert -1.25 < slope < -0.95
     assert len(frequencies) > 40_000  # of 400K tokens; the vocabulary has 120K types
-    words = pc.vocabulary("de", 3).words
+    words = vocabulary("de", 3).words
     spelled = {bytes(words[0][offset : offset + size]) for offset, size in zip(words[1], words[2], strict=True)}
     assert len(spelled) > 0.98 * len(words[1])
 
@@ -251,21 +256,21 @@ def test_same_fraction_and_seed_same_bytes_and_reruns_reuse(corpora, tmp_path, c
     digest = {item.name: item.sha256 for item in written}
     again = tmp_path / "again"
     again.mkdir()
-    shutil.copy(out / pc.STAMP, again / pc.STAMP)
-    with open(again / pc.TED_ARCHIVE, "wb") as handle:  # the stamp's file, one byte too long: written again
-        handle.write((out / pc.TED_ARCHIVE).read_bytes() + b"\0")
+    shutil.copy(out / STAMP, again / STAMP)
+    with open(again / TED_ARCHIVE, "wb") as handle:  # the stamp's file, one byte too long: written again
+        handle.write((out / TED_ARCHIVE).read_bytes() + b"\0")
     table = pc.generate(again, FRACTION, datasets=("ted8_related",))
-    assert sha256(again / pc.TED_ARCHIVE) == digest[pc.TED_ARCHIVE]
-    assert [line.split("\t")[0] for line in table.read_text().splitlines()] == ["name", pc.TED_ARCHIVE]
+    assert sha256(again / TED_ARCHIVE) == digest[TED_ARCHIVE]
+    assert [line.split("\t")[0] for line in table.read_text().splitlines()] == ["name", TED_ARCHIVE]
     for name in ("opus-setimes-v2-en-tr.txt.zip", "wmt16-test.tgz"):
-        pc.writer(name)(again / name, FRACTION, 0, tmp_path)
+        writer(name)(again / name, FRACTION, 0, tmp_path)
         assert sha256(again / name) == digest[name]
-    pc.writer("wmt16-test.tgz")(tmp_path / "other-seed.tgz", FRACTION, 1, tmp_path)
+    writer("wmt16-test.tgz")(tmp_path / "other-seed.tgz", FRACTION, 1, tmp_path)
     assert sha256(tmp_path / "other-seed.tgz") != digest["wmt16-test.tgz"]
     # a rerun reuses the file
-    modified = (again / pc.TED_ARCHIVE).stat().st_mtime_ns
+    modified = (again / TED_ARCHIVE).stat().st_mtime_ns
     assert pc.main(["--out", str(again), "--fraction", str(FRACTION), "--datasets", "ted8_diverse"]) == 0
-    assert f"{pc.TED_ARCHIVE}: " in (printed := capsys.readouterr().out) and "reused" in printed
-    assert (again / pc.TED_ARCHIVE).stat().st_mtime_ns == modified
+    assert f"{TED_ARCHIVE}: " in (printed := capsys.readouterr().out) and "reused" in printed
+    assert (again / TED_ARCHIVE).stat().st_mtime_ns == modified
     # another fraction: nothing is reused
     assert pc.generate_files(again, 0.0005, datasets=("ted8_diverse",))[1][0].reused is False
