@@ -91,3 +91,24 @@ def spm_training_bytes(files: Iterable[Path], input_sentence_size: int) -> int:
         with open(file, "rb") as stream:
             lines += sum(chunk.count(b"\n") for chunk in iter(lambda stream=stream: stream.read(1 << 24), b""))
     return size if lines <= input_sentence_size else int(size * input_sentence_size / lines)
+
+
+def spm_model_bytes(spec: dict, data_dir: Path, model: str) -> int:
+    """What the ``spm_train`` job of ``model`` reads: that model's training files, capped at the recipe's
+    ``input_sentence_size``."""
+    from lssd.data.spm import training_inputs
+
+    input_bytes([data_dir])  # FileNotFoundError until the data exist
+    files = training_inputs(spec, Path(data_dir))[model]
+    return spm_training_bytes(files, spec["spm"].get("input_sentence_size", 0))
+
+
+def encode_bytes(spec: dict, data_dir: Path, lang: str) -> int:
+    """What the ``spm_encode`` job of ``lang`` reads: that language's pair, every split, both sides."""
+    from lssd.data.parallel import SPLITS, parallel_path
+
+    input_bytes([data_dir])
+    pivot = spec["pivot"]
+    return input_bytes(
+        parallel_path(Path(data_dir), split, lang, pivot, side) for split in SPLITS for side in (lang, pivot)
+    )

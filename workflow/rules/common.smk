@@ -21,7 +21,7 @@ from lssd.data.download import read_table as read_downloads_table
 from lssd.run.evaluate import TABLE_METRICS
 from lssd.run import evaluated
 from lssd.data.parallel import parallel_path
-from lssd.data.spm import model_for_side, training_inputs
+from lssd.data.spm import model_for_side
 from lssd.data import resources as data_costs
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -173,9 +173,12 @@ def data_resources(stage, measure=None):
 def spm_model_input(wildcards, input):
     """What one SentencePiece model trains on: its own training files, capped at input_sentence_size."""
     spec = config["datasets"][wildcards.dataset]
-    data_costs.input_bytes(input)  # <TBD> until the data exist
-    files = training_inputs(spec, Path(input[0]))[wildcards.model]
-    return data_costs.spm_training_bytes(files, spec["spm"].get("input_sentence_size", 0))
+    return data_costs.spm_model_bytes(spec, input[0], wildcards.model)
+
+
+def encode_input(wildcards, input):
+    """What one language's encoding reads: its own pair, not the whole dataset."""
+    return data_costs.encode_bytes(config["datasets"][wildcards.dataset], input.data, wildcards.lang)
 
 
 def dataset_downloads(wildcards):

@@ -37,7 +37,7 @@ rule spm_encode:
     benchmark:
         "results/benchmarks/spm/{dataset}.{lang}.encode.tsv"
     resources:
-        **data_resources("spm_encode"),
+        **data_resources("spm_encode", encode_input),
     params:
         spec=lambda w: dataset_json(w, "spm"),
         models=lambda w, input: os.path.dirname(input.models[0]),
