@@ -274,3 +274,19 @@ def test_same_fraction_and_seed_same_bytes_and_reruns_reuse(corpora, tmp_path, c
     assert (again / TED_ARCHIVE).stat().st_mtime_ns == modified
     # another fraction: nothing is reused
     assert pc.generate_files(again, 0.0005, datasets=("ted8_diverse",))[1][0].reused is False
+
+
+def test_wmt_languages_built_side_by_side_give_the_same_dataset(paper, corpora, tmp_path):
+    out, _, _ = corpora
+    spec = copy.deepcopy(stage_spec(paper["datasets"]["wmt6"], "data"))
+    for info in spec["languages"].values():
+        info["reference_size"] = 40
+    logs = {}
+    for workers in (1, 3):
+        logs[workers] = io.StringIO()
+        wmt.build(spec, "wmt6", out, tmp_path / f"w{workers}", log=logs[workers], workers=workers)
+    files = sorted(path.relative_to(tmp_path / "w1") for path in (tmp_path / "w1").rglob("*") if path.is_file())
+    assert len(files) == 1 + 6 * 3 * 2  # the manifest, then every language's three splits, both sides
+    for name in files:
+        assert (tmp_path / "w3" / name).read_bytes() == (tmp_path / "w1" / name).read_bytes(), name
+    assert logs[3].getvalue() == logs[1].getvalue()  # the languages reported in the config's order

@@ -25,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -122,73 +124,105 @@ def dev_test_pairs(entry: dict, foreign_path: Path, english_path: Path, where: s
     return list(zip(*sides, strict=True))
 
 
-def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout) -> dict:
+def build_language(spec: dict, name: str, lang: str, downloads: Path, staging: Path, scratch: Path):
+    """One language's pairs into ``staging`` (its members extracted into ``scratch``): its manifest entry and
+    the lines to log. Languages share nothing but the archives they read, so they can be built side by side."""
     pivot = spec["pivot"]
     corpora = spec["source"]["corpora"]
+    notes = []
+    wanted: dict[str, list[str]] = {}
+    for entry in [*corpora[lang]["train"], corpora[lang]["valid"], corpora[lang]["test"]]:
+        wanted.setdefault(entry["download"], []).extend([entry["foreign"], entry["english"]])
+    files: dict[tuple[str, str], Path] = {}
+    for download, suffixes in wanted.items():
+        target = Path(scratch) / lang / download
+        for suffix, path in extract_members(downloads / download, sorted(set(suffixes)), target).items():
+            files[(download, suffix)] = path
+
+    def located(entry):
+        where = f"{entry['download']}:{entry['foreign']} / {entry['english']}"
+        return files[(entry["download"], entry["foreign"])], files[(entry["download"], entry["english"])], where
+
+    train_files = [located(entry) for entry in corpora[lang]["train"]]
+    counts: Counter = Counter()
+    keys = np.fromiter((pair_key(f, e) for f, e in training_pairs(train_files, counts)), dtype=np.int64)
+    size = spec["languages"][lang]["reference_size"]
+    keep = subsample_keys(keys, size)
+    if len(keys) < size:
+        notes.append(f"NOTE: {lang}: only {len(keys)} training pairs available, fewer than {size}")
+    sides = {side: parallel_path(staging, "train", lang, pivot, side) for side in (lang, pivot)}
+    written = 0
+    with atomic_path(sides[lang]) as foreign_tmp, atomic_path(sides[pivot]) as english_tmp:
+        with open(foreign_tmp, "w", encoding="utf-8") as out_f, open(english_tmp, "w", encoding="utf-8") as out_e:
+            for index, (foreign, english) in enumerate(training_pairs(train_files, Counter())):
+                if keep[index]:
+                    out_f.write(foreign + "\n")
+                    out_e.write(english + "\n")
+                    written += 1
+    sizes = {"train": written}
+    sets = {}
+    for split in ("valid", "test"):
+        entry = corpora[lang][split]
+        empty = f"datasets.{name}: language '{lang}' has no {split} pairs"
+        pairs = dev_test_pairs(entry, *located(entry), empty, split)
+        write_parallel(staging, split, lang, pivot, pairs)
+        sizes[split] = len(pairs)
+        sets[split] = entry.get("name", entry["foreign"])
+    if written == 0:
+        raise ValueError(f"datasets.{name}: language '{lang}' yields zero training pairs")
+    manifest = {
+        "sizes": {split: sizes[split] for split in SPLITS},
+        "train_available": int(len(keys)),
+        "train_dropped_empty": counts["empty_side"],
+        "train_corpora": [f"{entry['download']}:{entry['foreign']}" for entry in corpora[lang]["train"]],
+        "dev_test_sets": sets,
+    }
+    notes.append(f"{lang}: {manifest['sizes']} (from {len(keys)} pooled pairs)")
+    return manifest, notes
+
+
+def build(spec: dict, name: str, downloads: Path, outdir: Path, log=sys.stdout, workers: int = 1) -> dict:
+    """Every language of the dataset, ``workers`` languages at a time (each one process: reading and hashing
+    the pooled corpora is pure Python, one core per language), largest pools first."""
     langs = dataset_languages(spec)
-    manifest = {"dataset": name, "pivot": pivot, "source": {"kind": "wmt", "reconstruction": True}, "languages": {}}
+    manifest = {"dataset": name, "pivot": spec["pivot"], "source": {"kind": "wmt", "reconstruction": True}}
     with atomic_directory(outdir) as staging, tempfile.TemporaryDirectory(dir=outdir.parent) as scratch:
-        for lang in langs:
-            wanted: dict[str, list[str]] = {}
-            for entry in [*corpora[lang]["train"], corpora[lang]["valid"], corpora[lang]["test"]]:
-                wanted.setdefault(entry["download"], []).extend([entry["foreign"], entry["english"]])
-            files: dict[tuple[str, str], Path] = {}
-            for download, suffixes in wanted.items():
-                target = Path(scratch) / lang / download
-                for suffix, path in extract_members(downloads / download, sorted(set(suffixes)), target).items():
-                    files[(download, suffix)] = path
-
-            def located(entry, files=files):
-                where = f"{entry['download']}:{entry['foreign']} / {entry['english']}"
-                return files[(entry["download"], entry["foreign"])], files[(entry["download"], entry["english"])], where
-
-            train_files = [located(entry) for entry in corpora[lang]["train"]]
-            counts: Counter = Counter()
-            keys = np.fromiter((pair_key(f, e) for f, e in training_pairs(train_files, counts)), dtype=np.int64)
-            size = spec["languages"][lang]["reference_size"]
-            keep = subsample_keys(keys, size)
-            if len(keys) < size:
-                print(f"NOTE: {lang}: only {len(keys)} training pairs available, fewer than {size}", file=log)
-            sides = {side: parallel_path(staging, "train", lang, pivot, side) for side in (lang, pivot)}
-            written = 0
-            with atomic_path(sides[lang]) as foreign_tmp, atomic_path(sides[pivot]) as english_tmp:
-                with (
-                    open(foreign_tmp, "w", encoding="utf-8") as out_f,
-                    open(english_tmp, "w", encoding="utf-8") as out_e,
-                ):
-                    for index, (foreign, english) in enumerate(training_pairs(train_files, Counter())):
-                        if keep[index]:
-                            out_f.write(foreign + "\n")
-                            out_e.write(english + "\n")
-                            written += 1
-            sizes = {"train": written}
-            sets = {}
-            for split in ("valid", "test"):
-                entry = corpora[lang][split]
-                empty = f"datasets.{name}: language '{lang}' has no {split} pairs"
-                pairs = dev_test_pairs(entry, *located(entry), empty, split)
-                write_parallel(staging, split, lang, pivot, pairs)
-                sizes[split] = len(pairs)
-                sets[split] = entry.get("name", entry["foreign"])
-            if written == 0:
-                raise ValueError(f"datasets.{name}: language '{lang}' yields zero training pairs")
-            manifest["languages"][lang] = {
-                "sizes": {split: sizes[split] for split in SPLITS},
-                "train_available": int(len(keys)),
-                "train_dropped_empty": counts["empty_side"],
-                "train_corpora": [f"{entry['download']}:{entry['foreign']}" for entry in corpora[lang]["train"]],
-                "dev_test_sets": sets,
-            }
-            print(f"{lang}: {manifest['languages'][lang]['sizes']} (from {len(keys)} pooled pairs)", file=log)
+        jobs = [(spec, name, lang, downloads, staging, Path(scratch)) for lang in langs]
+        if workers > 1 and len(langs) > 1:
+            # largest first, so that the longest language starts at once instead of last
+            order = sorted(range(len(jobs)), key=lambda i: -pool_bytes(spec, langs[i], downloads))
+            with ProcessPoolExecutor(max_workers=min(workers, len(langs))) as pool:
+                futures = {i: pool.submit(build_language, *jobs[i]) for i in order}
+                results = [futures[i].result() for i in range(len(jobs))]
+        else:
+            results = [build_language(*job) for job in jobs]
+        manifest["languages"] = {}
+        for lang, (entry, notes) in zip(langs, results, strict=True):
+            manifest["languages"][lang] = entry
+            for note in notes:
+                print(note, file=log)
         write_json(staging / "manifest.json", manifest)
     return manifest
+
+
+def pool_bytes(spec: dict, lang: str, downloads: Path) -> int:
+    """The size of the archives a language's training pool comes from (to start the longest first)."""
+    entries = spec["source"]["corpora"][lang]["train"]
+    return sum(
+        (downloads / entry["download"]).stat().st_size for entry in entries if (downloads / entry["download"]).exists()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = dataset_parser("Build WMT-6 (reconstructed) from the downloaded WMT releases")
     parser.add_argument("--downloads", required=True, type=Path, help="directory of the downloaded archives")
+    # the job's threads: Snakemake sets OMP_NUM_THREADS to them (the rule's command stays as it was, so that an
+    # existing dataset is not rebuilt for a new option)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+                        help="languages built side by side (default: $OMP_NUM_THREADS)")  # fmt: skip
     args = parser.parse_args(argv)
-    manifest = run_builder(lambda: build(json.loads(args.spec), args.name, args.downloads, args.outdir))
+    spec = json.loads(args.spec)
+    manifest = run_builder(lambda: build(spec, args.name, args.downloads, args.outdir, workers=args.workers))
     return 0 if manifest is not None else 1
 
 

@@ -73,6 +73,8 @@ rule prepare_wmt:
         "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset=datasets_of_kind("wmt"),
+    # languages built side by side (lssd.data.wmt reads the job's threads from OMP_NUM_THREADS)
+    threads: 6
     resources:
         **data_resources("prepare_wmt"),
     params:
