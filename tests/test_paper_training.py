@@ -9,12 +9,9 @@ import sys
 import numpy as np
 import pytest
 
+from benchmarks.training import data_bin
 from lssd.run import memory
 from tests.helpers import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import paper_training  # noqa: E402
 
 SCRIPT = REPO / "benchmarks" / "paper_training.py"
 
@@ -64,7 +61,7 @@ def test_a_ted_shaped_run_with_eight_fp16_teachers():
 
 
 def test_sentence_lengths_have_the_asked_mean_and_bounds():
-    lengths = paper_training.sentence_lengths(np.random.default_rng(0), 200_000, 25.0, 200)
+    lengths = data_bin.sentence_lengths(np.random.default_rng(0), 200_000, 25.0, 200)
     assert abs(lengths.mean() - 25.0) < 0.3
     assert lengths.min() >= 1 and lengths.max() <= 200
 
