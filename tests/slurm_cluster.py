@@ -14,8 +14,8 @@ processes; a ``cpu`` partition holds this machine's cores and most of its memory
 (the executor plugin tracks jobs with ``squeue``; finished jobs stay visible for an hour, ``MinJobAge``); the
 command runs once ``sinfo`` shows the node idle, and everything is stopped when it ends. The node declares 32 CPUs
 and 256 GB (``SlurmdParameters=config_overrides``): scheduling numbers only, nothing enforces them, so that the
-SLURM profile's requests (16 threads for binarize, 64 GB for SentencePiece) fit unchanged; ``--jobs`` bounds what
-runs at once.
+SLURM profile's requests (16 threads for binarize, 64-128 GB for a paper-size training) fit unchanged; ``--jobs``
+bounds what runs at once.
 """
 
 from __future__ import annotations
