@@ -47,7 +47,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.paper_corpora import generate  # noqa: E402
-
 from lssd.data import resources  # noqa: E402
 
 PEAK = re.compile(r"^peak memory: (\d+) MB \(this process\), (\d+) MB \(largest child process\)$", re.M)
@@ -282,6 +281,35 @@ def summary(result: dict) -> str:
     return "\n".join(rows)
 
 
+def markdown(result: dict) -> str:
+    """Per dataset and stage, as a Markdown table (the README's): jobs, their summed wall time per repeat and the
+    largest job's peak memory (median, min–max over repeats), what the stage wrote."""
+    groups: dict[tuple[str, str], dict[int, list[dict]]] = {}
+    for record in result["records"]:
+        dataset = "downloads" if record["stage"] == "download" else record["job"].split(".")[0]
+        groups.setdefault((dataset, record["stage"]), {}).setdefault(record["repeat"], []).append(record)
+    rows = [
+        f"| dataset | stage | jobs | wall time, s ({result['cores']} cores) | peak memory, MB | read, MB "
+        "| written, MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, stage), by_repeat in sorted(
+        groups.items(), key=lambda item: (item[0][0], STAGE_ORDER.index(item[0][1]))
+    ):
+        first = by_repeat[min(by_repeat)]
+        sums = [sum(r["seconds"] for r in items) for items in by_repeat.values()]
+        peaks = [max(r["peak_mb"] for r in items) for items in by_repeat.values()]
+        read = sum(r["read_bytes"] for r in first) / MB
+        written = sum(r["written_bytes"] for r in first) / MB
+        rows.append(
+            f"| {dataset} | {stage} | {len(first)} | {spread(sums, 1)} | {spread(peaks)} | {read:.0f} | {written:.0f} |"
+        )
+    return "\n".join(rows)
+
+
+STAGE_ORDER = ["download", "prepare_ted", "prepare_wmt", "prepare_other", "spm_train", "spm_encode", "binarize"]
+
+
 def fit(results: list[dict]) -> str:
     """Per stage, over every job of every rehearsal given: peak memory and wall time against what the job read.
     The exponent is the log-log least-squares slope (1: linear; it needs inputs of different sizes); the fixed
@@ -336,7 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep every repeat's outputs (default: the last)")
     parser.add_argument("--json", type=Path, help="write every record here")
     parser.add_argument("--fit", nargs="+", type=Path, help="fit growth over these --json files instead")
+    parser.add_argument("--markdown", type=Path, help="print this --json file's stage table in Markdown instead")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return 0
     if args.fit:
         print(fit([json.loads(path.read_text(encoding="utf-8")) for path in args.fit]))
         return 0
