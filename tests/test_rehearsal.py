@@ -92,3 +92,19 @@ def test_the_fit_gives_the_figures_the_cost_table_holds():
     assert row[0] == "binarize" and row[1] == "3"
     fixed_mb, per_gb_mb, fixed_min, per_gb_min = map(float, row[-4:])
     assert (fixed_mb, per_gb_mb, fixed_min, per_gb_min) == pytest.approx((500, 100, 2, 3), abs=0.01)
+
+
+def test_the_markdown_table_has_a_row_per_dataset_and_stage(rehearsed):
+    from benchmarks.rehearse_data import markdown
+
+    report, _, _ = rehearsed
+    rows = markdown(report).splitlines()
+    assert rows[0].startswith("| dataset | stage | jobs | wall time, s (2 cores) |")
+    stages = [row.split(" | ")[:3] for row in rows[2:]]
+    assert stages == [
+        ["| downloads", "download", "17"],
+        ["| wmt6", "prepare_wmt", "1"],
+        ["| wmt6", "spm_train", "1"],
+        ["| wmt6", "spm_encode", "6"],
+        ["| wmt6", "binarize", "1"],
+    ]
