@@ -165,3 +165,24 @@ def test_real_demo_is_deterministic(real_demo, tmp_path):
     demo.build(spec, "demo", tmp_path / "again")
     for path in sorted(out.iterdir()):
         assert path.read_bytes() == (tmp_path / "again" / path.name).read_bytes(), path.name
+
+
+def test_languages_binarized_side_by_side_give_the_same_data_bin(data_bin, tmp_path):
+    import io
+
+    from lssd.data.binarize import binarize, non_pivot_languages
+
+    root, spec = data_bin
+    log = io.StringIO()
+    binarize(spec, root / "encoded", tmp_path / "bin", workers=3, log=log)
+    # fairseq's own preprocess.log is the only file that differs (its lines as the workers wrote them)
+    serial = sorted(p.relative_to(root / "bin") for p in (root / "bin").rglob("*") if p.name != "preprocess.log")
+    parallel = sorted(
+        p.relative_to(tmp_path / "bin") for p in (tmp_path / "bin").rglob("*") if p.name != "preprocess.log"
+    )
+    assert parallel == serial
+    for name in serial:
+        assert (tmp_path / "bin" / name).read_bytes() == (root / "bin" / name).read_bytes(), name
+    commands = [line for line in log.getvalue().splitlines() if line.startswith("$ fairseq-preprocess")]
+    assert [command.split("--source-lang ")[1].split()[0] for command in commands] == non_pivot_languages(spec)
+    assert "Wrote preprocessed data" in log.getvalue()

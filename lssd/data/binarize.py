@@ -20,11 +20,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from lssd.data.parallel import SPLITS, pair_prefix, parallel_path
@@ -57,6 +59,21 @@ def run_preprocess(args: list[str], log) -> None:
     log.flush()
     parsed = options.get_preprocessing_parser().parse_args(args)
     preprocess.main(parsed)
+
+
+def preprocess_language(args: list[str]) -> str:
+    """``run_preprocess`` in a worker process, its log kept and returned, so that the job's log reads language
+    by language whatever order the workers finish in."""
+    import logging
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))  # fairseq-preprocess's own format
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    run_preprocess(args, buffer)
+    return buffer.getvalue()
 
 
 # tokens fairseq adds to a sentence of n pieces: the language tag (encoder or decoder side) and end-of-sentence
@@ -107,18 +124,29 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
             write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts))
             write_lines(dicts / PIVOT_DICT, dictionary_lines(pivot_counts))
 
+        # fairseq-preprocess spends most of a language's time in one process (its dictionary and merge steps),
+        # whatever its --workers: languages side by side use the job's threads
+        side_by_side = min(workers, len(langs))
+        fairseq_workers = max(1, workers // side_by_side)
+        jobs = []
         for lang in langs:
             prefixes = []
             for split, flag in zip(SPLITS, ("--trainpref", "--validpref", "--testpref"), strict=True):
                 prefixes += [flag, str(encoded / lang / pair_prefix(split, lang, pivot))]
-            run_preprocess(
+            jobs.append(
                 [
                     "--source-lang", lang, "--target-lang", pivot, *prefixes,
                     "--srcdict", str(dicts / FOREIGN_DICT), "--tgtdict", str(dicts / PIVOT_DICT),
-                    "--destdir", str(staging), "--workers", str(workers),
-                ],
-                log,
+                    "--destdir", str(staging), "--workers", str(fairseq_workers),
+                ]
             )  # fmt: skip
+        if side_by_side > 1:
+            with ProcessPoolExecutor(max_workers=side_by_side) as pool:
+                for text in pool.map(preprocess_language, jobs):
+                    log.write(text)
+        else:
+            for args in jobs:
+                run_preprocess(args, log)
         # every language gets its dict.<lang>.txt: the multilingual task loads one per language
         for lang in langs:
             shutil.copyfile(dicts / FOREIGN_DICT, staging / f"dict.{lang}.txt")
