@@ -17,9 +17,11 @@ def test_a_request_is_the_fit_times_the_margin_for_the_input_size():
 
 
 def test_a_larger_dataset_asks_for_more_and_a_tiny_one_for_the_minimum():
-    small, large = job_resources("binarize", 10**6), job_resources("binarize", 50 * 10**9)
+    small, large = job_resources("spm_train", 10**6), job_resources("spm_train", 2 * 10**9)
     assert small == {"mem_mb": MIN_MEM_MB, "runtime": MIN_MINUTES}
     assert large["mem_mb"] > small["mem_mb"] and large["runtime"] > small["runtime"]
+    # a stage whose memory does not follow its input (streamed) asks for its fixed part
+    assert job_resources("spm_encode", 10**6)["mem_mb"] == job_resources("spm_encode", 10**10)["mem_mb"]
 
 
 def test_each_retry_asks_for_half_as_much_again():

@@ -40,14 +40,28 @@ class Cost:
     measured: str  # where the figures come from: the rehearsal run and machine
 
 
+# Measured with benchmarks/rehearse_data.py on a 2-vCPU Intel Xeon VM (README, "Data preparation at paper size,
+# measured"): TED-8 at 100 % (3 runs), WMT-6 at 1 % (3 runs) and 10 % (1 run); GB = what the job reads, as
+# lssd.data.resources counts it for the request. Peak memory is the job's exact high-water mark.
 COSTS: dict[str, Cost] = {
-    "prepare_ted": Cost(500, 1000, 1, 10, "guess, to be measured"),
-    "prepare_wmt": Cost(500, 1000, 1, 10, "guess, to be measured"),
-    "prepare_demo": Cost(500, 0, 1, 0, "guess, to be measured"),
-    "prepare_parallel_files": Cost(500, 1000, 1, 10, "guess, to be measured"),
-    "spm_train": Cost(500, 5000, 1, 60, "guess, to be measured"),
-    "spm_encode": Cost(500, 3000, 1, 20, "guess, to be measured"),
-    "binarize": Cost(500, 3000, 1, 20, "guess, to be measured"),
+    # holds its languages' pairs until written: 405 MB for the 0.38 GB TED archive; 46 s
+    "prepare_ted": Cost(100, 800, 0.5, 2.5, "TED-8 100 %: 0.38 GB in 46 s, 405 MB"),
+    # streams (two passes over each pooled corpus): ~100 MB per language process, 6 side by side; one process
+    # reads 8 min per GB of archives (0.46 GB in 219 s at 10 %)
+    "prepare_wmt": Cost(700, 0, 0.5, 8, "WMT-6 10 %: 0.46 GB in 219 s (one process), 86-100 MB per process"),
+    "prepare_demo": Cost(300, 0, 1, 0, "demo: seconds, under 300 MB"),
+    # the user's files are read whole (line checks on both sides): as TED
+    "prepare_parallel_files": Cost(100, 800, 0.5, 2.5, "as prepare_ted"),
+    # SentencePiece holds its sampled sentences and their suffix array: ~20 MB per MB read (1.8 GB for TED's
+    # 86 MB English side, 2.8 GB for WMT-6 10 %'s 144 MB joint input); 7 (8K) to 22 (64K pieces) min per GB
+    "spm_train": Cost(
+        100, 20000, 0.5, 22, "TED 100 % English 86 MB: 36 s, 1.8 GB; WMT 10 % joint 144 MB: 190 s, 2.8 GB"
+    ),
+    # streams in batches of 20K sentences: ~125 MB whatever the size; 6.5 s for 50 MB
+    "spm_encode": Cost(300, 0, 0.5, 2.5, "TED 100 %: 50 MB in 6.5 s, 125 MB"),
+    # fairseq-preprocess, one process per language side by side (~450 MB each, up to 8 with 16 threads);
+    # 15 min per GB in one process (0.32 GB of TED-8 encoded text in 297 s)
+    "binarize": Cost(4000, 0, 0.5, 16, "TED 100 %: 0.32 GB in 297 s (one process), 700 MB"),
 }
 
 
