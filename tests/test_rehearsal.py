@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from benchmarks.rehearse_data import exponent, fit, line
+from benchmarks.rehearsal_report import exponent, fit, line
 from lssd.config import dataset_downloads
 from tests.helpers import REPO
 
@@ -95,7 +95,7 @@ def test_the_fit_gives_the_figures_the_cost_table_holds():
 
 
 def test_the_markdown_table_has_a_row_per_dataset_and_stage(rehearsed):
-    from benchmarks.rehearse_data import markdown
+    from benchmarks.rehearsal_report import markdown
 
     report, _, _ = rehearsed
     rows = markdown(report).splitlines()

@@ -76,6 +76,17 @@ def preprocess_language(args: list[str]) -> str:
     return buffer.getvalue()
 
 
+def preprocess_all(jobs: list[list[str]], side_by_side: int, log) -> None:
+    """fairseq-preprocess for every language's arguments, ``side_by_side`` at a time, logs in language order."""
+    if side_by_side > 1:
+        with ProcessPoolExecutor(max_workers=side_by_side) as pool:
+            for text in pool.map(preprocess_language, jobs):
+                log.write(text)
+    else:
+        for args in jobs:
+            run_preprocess(args, log)
+
+
 # tokens fairseq adds to a sentence of n pieces: the language tag (encoder or decoder side) and end-of-sentence
 ADDED_TOKENS = 2
 
@@ -140,13 +151,7 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
                     "--destdir", str(staging), "--workers", str(fairseq_workers),
                 ]
             )  # fmt: skip
-        if side_by_side > 1:
-            with ProcessPoolExecutor(max_workers=side_by_side) as pool:
-                for text in pool.map(preprocess_language, jobs):
-                    log.write(text)
-        else:
-            for args in jobs:
-                run_preprocess(args, log)
+        preprocess_all(jobs, side_by_side, log)
         # every language gets its dict.<lang>.txt: the multilingual task loads one per language
         for lang in langs:
             shutil.copyfile(dicts / FOREIGN_DICT, staging / f"dict.{lang}.txt")

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lssd.io import count_lines
+
 MEMORY_MARGIN = 1.5
 TIME_MARGIN = 2.0
 # below these a request buys nothing (a job's interpreter and imports alone) and some clusters refuse less
@@ -100,10 +102,7 @@ def spm_training_bytes(files: Iterable[Path], input_sentence_size: int) -> int:
     size = input_bytes(files)
     if input_sentence_size <= 0 or size == 0:
         return size
-    lines = 0
-    for file in files:
-        with open(file, "rb") as stream:
-            lines += sum(chunk.count(b"\n") for chunk in iter(lambda stream=stream: stream.read(1 << 24), b""))
+    lines = sum(count_lines(file) for file in files)
     return size if lines <= input_sentence_size else int(size * input_sentence_size / lines)
 
 
