@@ -96,10 +96,8 @@ def merged(base: dict, overrides: dict) -> dict:
 
 
 def du(path: Path) -> int:
-    """Bytes under a file or directory (0 if absent)."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) if path.is_dir() else 0
+    """Bytes under a file or directory, as the requests count them (0 if absent)."""
+    return resources.input_bytes([path]) if path.exists() else 0
 
 
 def job_of(benchmark: Path, config: dict) -> dict:

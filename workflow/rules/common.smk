@@ -160,10 +160,14 @@ def data_resources(stage, measure=None):
     """A data rule's ``resources`` (lssd.data.resources): memory and time from the size of the job's input (or
     what ``measure(wildcards, input)`` counts), evaluated when the job is ready, with more on each retry."""
 
+    sizes = {}  # one count per job for both requests: a count may walk a data directory or read a corpus
+
     def request(key):
         def value(wildcards, input, attempt):
-            size = measure(wildcards, input) if measure else data_costs.input_bytes(input)
-            return data_costs.job_resources(stage, size, attempt)[key]
+            job = (tuple(sorted(wildcards.items())), tuple(input))
+            if job not in sizes:
+                sizes[job] = measure(wildcards, input) if measure else data_costs.input_bytes(input)
+            return data_costs.job_resources(stage, sizes[job], attempt)[key]
 
         return value
 
