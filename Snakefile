@@ -25,8 +25,6 @@ wildcard_constraints:
     direction="m2o|o2m",
     method=r"[A-Za-z0-9_]+",
     seed=r"\d+",
-    pair=r"[a-z]{2,3}-[a-z]{2,3}",
-    split="valid|test",
     lang=r"[a-z]{2,3}",
     model=r"[A-Za-z0-9_]+",
 

@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -51,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.training.data_bin import build_data_bin, data_layout  # noqa: E402
 from benchmarks.training.figures import figures  # noqa: E402
+from benchmarks.training.host import evaluate, host  # noqa: E402
 from benchmarks.training.report import report  # noqa: E402
 from benchmarks.training.settings import (  # noqa: E402
     DATASETS,
@@ -62,6 +64,9 @@ from benchmarks.training.settings import (  # noqa: E402
     paper_config,
 )
 from benchmarks.training.worker import run_method  # noqa: E402
+
+# after the two methods, each in a fresh process: what a GPU job holds in host memory (benchmarks/training/host.py)
+HOST_WORKERS = {"evaluate": evaluate, "host": host}
 
 
 # --------------------------------------------------------------------------------------------- the command
@@ -93,7 +98,7 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", help="where the data-bin and the runs go (default: a temporary directory)")
     parser.add_argument("--json", help="write every figure to this JSON file")
     parser.add_argument("--data-bin", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=[*METHODS, *HOST_WORKERS], help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     defaults = {"dict_size": DICT_SIZES[options.size], "pivot_dict_size": PIVOT_VOCAB}
     defaults |= {"language_vocab": LANGUAGE_VOCAB, "dev_scale": 1.0, "updates": 3}
@@ -141,6 +146,9 @@ def measure(options, argv: list[str]) -> dict:
     for method in METHODS:
         print(f"training {method} ...", file=sys.stderr, flush=True)
         results[method] = run_worker(options, method, argv)
+    for name in HOST_WORKERS:
+        print(f"measuring the {name} process ...", file=sys.stderr, flush=True)
+        results[name] = run_worker(options, name, argv)
     record = {"machine": machine(), "options": vars(options), "layout": layout, "results": results}
     record["figures"] = figures(results, layout, options)
     return record
@@ -150,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
     if options.worker:
-        print(json.dumps(run_method(options, options.worker)))
+        worker = HOST_WORKERS.get(options.worker, functools.partial(run_method, method=options.worker))
+        print(json.dumps(worker(options)))
         return 0
     if options.work_dir:
         Path(options.work_dir).mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from lssd.config import DIRECTIONS, ConfigError, dataset_languages, method_settings
-from lssd.method.flags import CRITERION_ARGS, DISTILLING_CRITERION, TASK_ARGS
+from lssd.method.flags import CRITERION_ARGS, TASK_ARGS, is_lssd_method
 
 
 def check_method_args(where: str, args: dict, allowed: dict) -> None:
@@ -36,7 +36,7 @@ def check_methods(config: dict) -> None:
         for dataset, by_direction in (method.get("by_dataset") or {}).items():
             blocks += [(f"methods.{name}.by_dataset.{dataset}.{d}", o or {}) for d, o in (by_direction or {}).items()]
         for where, block in blocks:
-            if method["criterion"] == DISTILLING_CRITERION:
+            if is_lssd_method(method):
                 check_method_args(f"{where}.criterion_args", block.get("criterion_args") or {}, CRITERION_ARGS)
             check_method_args(f"{where}.task_args", block.get("task_args") or {}, TASK_ARGS)
 

@@ -1,6 +1,36 @@
-import pytest
+import json
+import shutil
 
-from tests.helpers import LANGS, REFERENCE_SIZES
+import pytest
+import yaml
+
+from tests.helpers import LANGS, REFERENCE_SIZES, snakemake
+
+# what the data half of the DAG leaves: copied with Snakemake's metadata, they are the prepared data of another
+# working directory with the same datasets (the paths are relative, the mtimes kept)
+PREPARED = ("results/data", "results/spm", "results/bin", ".snakemake/metadata")
+
+# The longest modules first (seconds on 2 cores, from --durations): pytest-xdist's workers (pyproject: -n, one
+# module per work unit, in this order) each start with two of them, and the short ones fill in around them.
+# test_slurm is mostly waiting (SLURM's time limit, status checks): another worker runs beside it.
+LONGEST_FIRST = (
+    "test_slurm.py",  # ~245
+    "test_workflow.py",  # ~160
+    "test_faults.py",  # ~160
+    "test_runs.py",  # ~85
+    "test_paper.py",  # ~60
+    "test_task.py",  # ~60
+    "test_rehearsal.py",  # ~50
+    "test_lssd_training.py",  # ~50
+    "test_config.py",  # ~45
+    "test_distributed.py",  # ~30
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Run the longest modules first (stable: each module's tests keep their order)."""
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture
@@ -41,3 +71,28 @@ def data_bin(tmp_path_factory):
     }
     build_demo_data_bin(spec, "tiny", root)
     return root, spec
+
+
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory):
+    """``prepare(workdir)``: the data, SentencePiece models and data-bin of ``workdir/config.yaml``'s datasets, as
+    Snakemake would make them there, copied from a working directory that prepared them once per session (per
+    distinct datasets config), so that a scenario about training starts where the DAG's data half ends."""
+    built = {}
+
+    def prepare(workdir):
+        config = yaml.safe_load((workdir / "config.yaml").read_text())
+        names = config["run"]["datasets"]
+        key = json.dumps({name: config["datasets"][name] for name in names}, sort_keys=True)
+        if key not in built:
+            source = tmp_path_factory.mktemp("prepared")
+            (source / "config.yaml").write_text(yaml.safe_dump(config))
+            targets = [f"results/bin/{name}" for name in names]
+            result = snakemake(*targets, "--cores", "2", "--configfile", "config.yaml", cwd=source)
+            assert result.returncode == 0, result.stderr[-3000:]
+            built[key] = source
+        for folder in PREPARED:
+            shutil.copytree(built[key] / folder, workdir / folder, symlinks=True, dirs_exist_ok=True)
+        return workdir
+
+    return prepare

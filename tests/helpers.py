@@ -5,9 +5,11 @@ each other."""
 import copy
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -33,6 +35,46 @@ def snakemake(*args, cwd, timeout=1800):
     """Run the real Snakemake CLI of this environment on the project's Snakefile."""
     command, env = snakemake_invocation(*args, cwd=cwd)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class Job:
+    """One job as Snakemake prints it: ``rule NAME:`` (``localrule NAME:`` for a local rule), then its indented
+    ``key: value`` lines (input, output, jobid, reason, wildcards, resources, ...)."""
+
+    rule: str
+    local: bool
+    fields: dict = field(default_factory=dict)
+
+
+def jobs_in(output: str) -> list[Job]:
+    """Every job block of a Snakemake run's or dry run's output, in order. (A failed job's log that Snakemake
+    shows may hold blocks of the job's own Snakemake: callers that care tell them apart, see test_slurm.)"""
+    jobs, current = [], None
+    for line in output.splitlines():
+        header = re.fullmatch(r"(local)?rule (\w+):", line)
+        if header:
+            current = Job(header.group(2), bool(header.group(1)))
+            jobs.append(current)
+        elif current is not None and line.startswith("    ") and ": " in line:
+            key, _, value = line.strip().partition(": ")
+            current.fields.setdefault(key, value)
+        elif current is not None and line.strip() and not line.startswith("    "):
+            current = None
+    return jobs
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The job counts per rule of Snakemake's "Job stats" table (the total left out)."""
+    lines = output.splitlines()
+    start = lines.index("Job stats:") + 3
+    counts = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
 
 
 LANGS = {"bos": "bs", "mkd": "mk", "fra": "fr"}

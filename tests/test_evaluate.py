@@ -2,7 +2,8 @@
 
 import pytest
 
-from lssd.run.evaluate import bleu_tokenizer, pair_scores, remove_sentencepiece, score
+from lssd.metrics import bleu_tokenizer, score
+from lssd.run.evaluate import pair_scores, remove_sentencepiece
 
 
 def test_scores_and_signatures():

@@ -20,7 +20,8 @@ import torch
 import yaml
 
 import lssd.plugin.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
-from tests.helpers import BIN, close, reduced_config, snakemake, snakemake_invocation
+from lssd import layout
+from tests.helpers import BIN, close, jobs_in, reduced_config, snakemake, snakemake_invocation
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +49,23 @@ def fault_config(methods=METHODS, **training):
     return config
 
 
-def make_workdir(tmp_path_factory, name, config):
+def make_workdir(tmp_path_factory, name, config, prepare=None):
+    """A working directory with the config; with ``prepare`` (the prepared_data fixture) its data prepared."""
     workdir = tmp_path_factory.mktemp(name)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return workdir
+    return prepare(workdir) if prepare else workdir
 
 
 def run_dir(workdir, method):
-    return workdir / "results" / "train" / "demo" / DIRECTION / method / "seed1"
+    return workdir / layout.run_dir("demo", DIRECTION, method, 1)
 
 
 def train_targets(*methods):
-    return [f"results/train/demo/{DIRECTION}/{method}/seed1/history.json" for method in methods]
+    return [layout.run_dir("demo", DIRECTION, method, 1, layout.HISTORY) for method in methods]
 
 
 def train_log(workdir, method):
-    return workdir / "logs" / "train" / "demo" / DIRECTION / method / "seed1.log"
+    return workdir / layout.log("train", dataset="demo", direction=DIRECTION, method=method, seed=1)
 
 
 def start(workdir, *args):
@@ -150,8 +152,8 @@ def rerun(workdir, *args):
 
 
 def executed_rules(output):
-    """The rule of every job a Snakemake run started ("rule NAME:" / "localrule NAME:" lines)."""
-    return re.findall(r"^(?:local)?rule (\w+):$", output, flags=re.MULTILINE)
+    """The rule of every job a Snakemake run started."""
+    return [job.rule for job in jobs_in(output)]
 
 
 def load_best(path):
@@ -177,9 +179,9 @@ def assert_same_run(workdir, reference, method):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, prepared_data):
     """Both methods trained without interruption (the two jobs side by side, one thread each, as in the DAG)."""
-    workdir = make_workdir(tmp_path_factory, "reference", fault_config())
+    workdir = make_workdir(tmp_path_factory, "reference", fault_config(), prepared_data)
     result = snakemake(*train_targets(*METHODS), "--cores", CORES, "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
@@ -244,10 +246,12 @@ KILLS = {
     # fairseq state, in the harder case of the two (the interrupted epoch redone from its start)
     [("baseline", "mid_epoch"), ("lssd_adaptive", "after_epoch"), ("lssd_adaptive", "mid_epoch")],
 )
-def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(reference, tmp_path_factory, method, kill_point):
+def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(
+    reference, tmp_path_factory, prepared_data, method, kill_point
+):
     """SIGKILL Snakemake with its training job, rerun: the job resumes from checkpoint_last.pt (not from scratch) and
     publishes the history, records and best weights of the uninterrupted reference run."""
-    workdir = make_workdir(tmp_path_factory, f"kill-{method}-{kill_point}", fault_config())
+    workdir = make_workdir(tmp_path_factory, f"kill-{method}-{kill_point}", fault_config(), prepared_data)
     targets = train_targets(method)
     pattern, saved_epoch = KILLS[kill_point]
     log, checkpoints = train_log(workdir, method), run_dir(workdir, method) / "checkpoints"
@@ -271,9 +275,7 @@ def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(reference,
     full_log = log.read_text()
     rerun_log = full_log[len(log_at_kill) :] if full_log.startswith(log_at_kill) else full_log
     # resumed, not started over: the runner found its own save dir, fairseq loaded the last checkpoint
-    assert (
-        f"resuming in results/train/demo/{DIRECTION}/{method}/seed1/checkpoints (same arguments and data" in rerun_log
-    )
+    assert f"resuming in {layout.save_dir('demo', DIRECTION, method, 1)} (same arguments and data" in rerun_log
     loaded = re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch (\d+) @ (\d+) updates\)", rerun_log)
     assert loaded and int(loaded.group(1)) == saved_epoch + 1, rerun_log[-3000:]
     assert "begin training epoch 1\n" not in rerun_log and f"begin training epoch {saved_epoch + 1}\n" in rerun_log
@@ -311,10 +313,10 @@ def snapshot(workdir, *folders):
     return times
 
 
-def test_killed_controller_mid_dag_reruns_only_unfinished_jobs(reference, tmp_path_factory):
-    """SIGKILL Snakemake while both trainings run (data, SentencePiece and data-bin done): the rerun redoes no
-    finished job, leaves their outputs untouched, resumes the trainings and completes the evaluation."""
-    workdir = make_workdir(tmp_path_factory, "controller", fault_config())
+def test_killed_controller_mid_dag_reruns_only_unfinished_jobs(reference, tmp_path_factory, prepared_data):
+    """SIGKILL Snakemake while both trainings run (data, SentencePiece and data-bin done, here copied in): the rerun
+    redoes no finished job, leaves their outputs untouched, resumes the trainings and completes the evaluation."""
+    workdir = make_workdir(tmp_path_factory, "controller", fault_config(), prepared_data)
     evaluation = f"results/eval/demo/{DIRECTION}/baseline/seed1/eng-bos.test.json"
     targets = [*train_targets(*METHODS), f"results/eval/demo/{DIRECTION}/baseline/seed1"]
     manifest = workdir / "results" / "bin" / "demo" / "manifest.json"

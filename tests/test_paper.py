@@ -3,7 +3,6 @@ the real Snakemake against archives in the real formats served from 127.0.0.1; a
 the SLURM profile."""
 
 import json
-import re
 import shlex
 from collections import Counter
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from lssd.data.parallel import read_parallel
-from tests.helpers import REPO, snakemake
+from tests.helpers import REPO, jobs_in, snakemake
 from tests.mirror import serve, ted_archive, wmt_archives, write_table
 
 pytestmark = pytest.mark.slow
@@ -185,16 +184,7 @@ def test_a_bad_server_stops_the_download_rule_cleanly(served, tmp_path, fault):
 
 def planned_jobs(output):
     """(rule, wildcards line, resources line) of every job in a dry run's output."""
-    jobs = []
-    for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )", output):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
-        if rule:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)
-            resources = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
-            jobs.append(
-                (rule.group(1), wildcards.group(1) if wildcards else "", resources.group(1) if resources else "")
-            )
-    return jobs
+    return [(job.rule, job.fields.get("wildcards", ""), job.fields.get("resources", "")) for job in jobs_in(output)]
 
 
 def test_the_full_paper_dag_plans_on_slurm_without_sbatch(tmp_path):

@@ -140,7 +140,22 @@ def test_the_tiny_benchmark_measures_a_full_teacher_pool(tmp_path, size, directi
         "one teacher",
     }
 
+    # the host-memory processes: one full evaluation batch of the first pair translated from the baseline's best
+    # checkpoint with the paper's evaluation settings; a resume's loads: the checkpoint and every teacher file
+    evaluation, host = record["results"]["evaluate"], record["results"]["host"]
+    assert evaluation["pair"] == base["pairs"][0]
+    assert evaluation["sentences"] == evaluation["batch_size"] == layout["test"][layout["langs"][0]] == 96
+    assert (evaluation["beam"], evaluation["max_len_b"]) == (5, 200)
+    assert 0 < evaluation["hypothesis_pieces"]["mean"] <= evaluation["hypothesis_pieces"]["max"] <= 200
+    assert evaluation["checkpoint_bytes"] == checkpoint["best_bytes"]
+    assert evaluation["peak_rss"] >= evaluation["rss_start"] > 0
+    assert host["checkpoint_bytes"] == checkpoint["last_bytes"] and host["teacher_files"] == pairs
+    assert abs(host["teacher_bytes"] - pairs * teachers["file_bytes"]) < pairs * 1024  # (their epochs' digits)
+    assert list(host["rss"])[-2:] == ["checkpoint loaded", "teachers loaded"]
+    assert host["peak_rss"] >= 0.99 * max(host["rss"].values())  # (two counters: the peak's and statm's pages)
+
     table = completed.stdout
     for line in ("seconds per update (median)", "peak RSS in training", "teacher pool:", "checkpoint_last.pt",
-                 "validation (fairseq's validate", "memory arithmetic", "predicted GPU memory"):  # fmt: skip
+                 "validation (fairseq's validate", "evaluation process:", "training process, host side",
+                 "memory arithmetic", "predicted GPU memory"):  # fmt: skip
         assert line in table

@@ -14,7 +14,8 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import REPO, close, reduced_config, snakemake_invocation
+from lssd import layout
+from tests.helpers import REPO, close, jobs_in, reduced_config, snakemake_invocation
 from tests.slurm_cluster import PARTITION, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,7 @@ def cluster_config():
 
 
 def run_dir(method):
-    return f"results/train/demo/{DIRECTION}/{method}/seed1"
+    return layout.run_dir("demo", DIRECTION, method, 1)
 
 
 def targets():
@@ -82,21 +83,20 @@ def snakemake_command(workdir, *extra, wanted=None):
 
 def submitted_rules(output):
     """The rules whose jobs Snakemake submitted with sbatch, and those it ran itself (local rules)."""
-    blocks = re.findall(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", output, flags=re.MULTILINE)
-    jobs = {jobid: rule for _, rule, jobid in blocks}
+    blocks = [job for job in jobs_in(output) if "jobid" in job.fields]
+    jobs = {job.fields["jobid"]: job.rule for job in blocks}
     submitted = {jobs[jobid] for jobid in re.findall(r"^Job (\d+) has been submitted with SLURM jobid", output, re.M)}
     # a submitted job's own Snakemake (inside SLURM) prints "localrule <its rule>:", which the controller shows in a
     # failed (cancelled) job's log: those are not local jobs. (Job ids do not tell them apart: the last target of
     # the controller may be job 0 too.)
-    local = {rule for is_local, rule, _ in blocks if is_local} - submitted
+    local = {job.rule for job in blocks if job.local} - submitted
     return submitted, local
 
 
 def assert_same_results(workdir, reference):
     for method in METHODS:
         for name in ("history.json", "records.json"):
-            ours = json.loads((workdir / "results/train/demo" / DIRECTION / method / "seed1" / name).read_text())
-            theirs = json.loads((reference / "results/train/demo" / DIRECTION / method / "seed1" / name).read_text())
+            ours, theirs = (json.loads((root / run_dir(method) / name).read_text()) for root in (workdir, reference))
             assert close(ours, theirs), (method, name, ours, theirs)
         for pair in PAIRS:
             path = f"results/eval/demo/{DIRECTION}/{method}/seed1/{pair}.test.json"

@@ -117,7 +117,8 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
 
 
 def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
-    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "ted8_diverse", "--temperature", "1"])
+    setting = ["--paper-setting", "ted8_diverse", "--temperature", "1", "--lssd-methods", "lssd_whole"]
+    prefix = run_cli(tmp_path, ["--direction", "o2m", *setting])
     # published numbers are compared with the paper-comparable BLEU only (the original's scoring)
     standard = pd.read_csv(f"{prefix}.bleu.csv")
     assert set(standard["kind"]) == {"computed"}
@@ -150,7 +151,9 @@ def test_our_baseline_is_compared_with_the_published_baseline_of_its_own_tempera
     """WMT-6 publishes a τ = 1 and a τ = 5 baseline; ours trains at τ = 5 (as the original): its Δ row is against
     the τ = 5 row, and the table says which temperature our rows used. Unknown: no baseline Δ at all."""
     extra = ["--temperature", temperature] if temperature else []
-    prefix = run_cli(tmp_path, ["--direction", "o2m", "--paper-setting", "wmt6", *extra])
+    prefix = run_cli(
+        tmp_path, ["--direction", "o2m", "--paper-setting", "wmt6", "--lssd-methods", "lssd_whole", *extra]
+    )
     frame = pd.read_csv(f"{prefix}.spm_ref_bleu.csv")
     deltas = frame[frame["kind"] == "difference"]["method"].tolist()
     baseline_deltas = [name for name in deltas if name.startswith("Δ baseline")]
@@ -159,6 +162,19 @@ def test_our_baseline_is_compared_with_the_published_baseline_of_its_own_tempera
     computed = frame[frame["kind"] == "computed"]
     sampled = f", τ={temperature}" if temperature else ""
     assert computed["source"].tolist() == [f"2 seed(s){sampled}", f"1 seed(s){sampled}"]
+
+
+def test_the_published_lssd_row_is_compared_with_the_methods_that_distil_whatever_their_names(tmp_path):
+    """Which of our rows are LSSD is the config's word (a method whose criterion distils: the rule passes
+    --lssd-methods), not a name prefix."""
+    setting = ["--direction", "o2m", "--paper-setting", "ted8_diverse", "--temperature", "1"]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    by_name = pd.read_csv(f"{run_cli(tmp_path / 'a', setting)}.spm_ref_bleu.csv")
+    assert not [name for name in by_name["method"] if name.startswith("Δ lssd_whole")]
+    marked = pd.read_csv(f"{run_cli(tmp_path / 'b', [*setting, '--lssd-methods', 'baseline'])}.spm_ref_bleu.csv")
+    deltas = marked[marked["kind"] == "difference"]["method"].tolist()
+    assert "Δ baseline − published LSSD (variant not stated)" in deltas
+    assert not [name for name in deltas if name.startswith("Δ lssd_whole")]
 
 
 @pytest.mark.parametrize("content", ['{"method": "baseline", "seed": 1, "pai', "", '{"method": "baseline"}', None])

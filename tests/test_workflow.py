@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from lssd.run import commands
-from tests.helpers import BIN, REPO, reduced_config, snakemake
+from tests.helpers import BIN, REPO, job_stats, reduced_config, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     shutil.rmtree(evaluation)
     result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    planned = planned_jobs(result.stdout + result.stderr)
+    planned = job_stats(result.stdout + result.stderr)
     assert planned == {"evaluate": 1, "significance": 1, "tables": 1, "all": 1}, planned
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
     assert (evaluation / "eng-bos.test.json").exists()
@@ -130,7 +130,7 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     values["all"][-1] += 0.001
     history.write_text(json.dumps(values))
     result = snakemake("-n", "--configfile", "config.yaml", cwd=workdir)
-    planned = planned_jobs(result.stdout + result.stderr)
+    planned = job_stats(result.stdout + result.stderr)
     assert planned == {"convergence": 1, "figure_curves": 1, "figure_compare": 1, "all": 1}, planned
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
 
@@ -159,19 +159,6 @@ def test_a_damaged_evaluation_file_is_noticed_and_the_run_evaluated_again(workdi
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def planned_jobs(output):
-    """The job counts of a dry run's "Job stats" table."""
-    lines = output.splitlines()
-    start = lines.index("Job stats:") + 3
-    counts = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
 def dry_run_with(workdir, name, change):
     """A dry run of the working directory's config as ``change(config)`` leaves it; its output."""
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -185,21 +172,21 @@ def dry_run_with(workdir, name, change):
 def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     """Params are a rerun trigger: a decoding setting replans the evaluations (and what reads them); a method's
     weight in one direction replans that one training and what depends on it, nothing else."""
-    planned = planned_jobs(dry_run_with(workdir, "beam", lambda config: config["evaluation"].update(beam=4)))
+    planned = job_stats(dry_run_with(workdir, "beam", lambda config: config["evaluation"].update(beam=4)))
     assert planned == {"evaluate": 4, "significance": 2, "tables": 2, "all": 1}, planned
 
     def weight(config):
         config["methods"]["lssd_adaptive"]["by_direction"]["o2m"]["criterion_args"]["distillation_weight"] = 0.7
 
     output = dry_run_with(workdir, "weight", weight)
-    planned = planned_jobs(output)
+    planned = job_stats(output)
     assert planned["train"] == 1 and planned["evaluate"] == 1, planned
     assert "wildcards: dataset=demo, direction=o2m, method=lssd_adaptive, seed=1" in output
     assert not any(rule in planned for rule in ("prepare_demo", "spm_train", "spm_encode", "binarize"))
     assert "direction=m2o" not in output and "method=baseline" not in output
 
     # another method: its trainings and what reads them, not the data, SentencePiece or the data-bin
-    planned = planned_jobs(dry_run_with(workdir, "more", lambda config: config["run"]["methods"].append("lssd_whole")))
+    planned = job_stats(dry_run_with(workdir, "more", lambda config: config["run"]["methods"].append("lssd_whole")))
     assert planned["train"] == 2 and not {"prepare_demo", "spm_train", "spm_encode", "binarize"} & set(planned)
 
 
@@ -259,7 +246,7 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     role = dry_run_with(
         workdir, "role", lambda config: config["datasets"]["demo"]["languages"]["fra"].update(role="low")
     )
-    planned = planned_jobs(role)
+    planned = job_stats(role)
     assert planned == {"tables": 2, "figure_curves": 2, "figure_compare": 2, "all": 1}, planned
 
     def runtime(config):
@@ -272,7 +259,5 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     output = dry_run_with(workdir, "runtime", runtime)
     assert "Nothing to be done" in output, output[-3000:]
 
-    planned = planned_jobs(
-        dry_run_with(workdir, "longer", lambda config: config["trainings"]["tiny"].update(max_epoch=3))
-    )
+    planned = job_stats(dry_run_with(workdir, "longer", lambda config: config["trainings"]["tiny"].update(max_epoch=3)))
     assert planned["train"] == 4 and not {"prepare_demo", "spm_train", "binarize"} & set(planned), planned

@@ -36,6 +36,8 @@ def data_layout(options, config: dict) -> dict:
         "language_vocab": None if joint else min(options.language_vocab, options.dict_size),
         "train": train,
         "valid": dev,
+        # one evaluation batch per pair (benchmarks/training/host.py translates the first pair's)
+        "test": dict.fromkeys(langs, config["evaluation"]["batch_size"]),
         "real_valid": dict(DEV_SIZES[dataset]),
         "reference_train": reference,
         "mean_length": options.mean_length,
@@ -130,7 +132,7 @@ def build_data_bin(layout: dict, out: Path, seed: int = 1) -> None:
     foreign_counts = np.zeros(layout["foreign_dict"] + NSPECIAL, dtype=np.int64)
     pivot_counts = np.zeros(layout["pivot_dict"] + NSPECIAL, dtype=np.int64)
     for lang in langs:
-        for split in ("train", "valid"):
+        for split in ("train", "valid", "test"):
             used = write_pair(layout, out, lang, split, rng)
             if split == "train":  # the dictionaries count the training sides, as binarize does
                 write_language_dictionary(out, lang, used[lang])

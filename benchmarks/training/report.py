@@ -99,7 +99,7 @@ def report_memory(record: dict) -> None:
     print(f"wall time: data-bin {duration(layout['build_s'])}; " + "; ".join(
         f"{method} process {duration(result['wall_s'])} (" + ", ".join(
             f"{stage} {duration(seconds)}" for stage, seconds in result["stages_s"].items()) + ")"
-        for method, result in results.items()))  # fmt: skip
+        for method, result in results.items() if "stages_s" in result))  # fmt: skip
     print()
     gpu = fig["gpu_memory"]
     print(f"predicted GPU memory per GPU ({gpu['setting']}):")
@@ -108,9 +108,30 @@ def report_memory(record: dict) -> None:
         print(f"{part:22}{size(gpu['baseline'][part]):>14}{size(gpu['lssd_whole'][part]):>14}")
 
 
+def report_host(record: dict) -> None:
+    """What a GPU job holds on the host (benchmarks/training/host.py)."""
+    evaluation, host = record["results"]["evaluate"], record["results"]["host"]
+    pieces = evaluation["hypothesis_pieces"]
+    print(
+        f"evaluation process: {evaluation['sentences']} sentences of {evaluation['pair']} (batch "
+        f"{evaluation['batch_size']}, beam {evaluation['beam']}; hypotheses {pieces['mean']:.0f} pieces on average, "
+        f"{pieces['max']} at most, max_len_b {evaluation['max_len_b']}) from a {size(evaluation['checkpoint_bytes'])} "
+        f"checkpoint: peak RSS {size(evaluation['peak_rss'])}, translated in {duration(evaluation['translate_s'])}"
+    )
+    stages = ", ".join(f"{stage} {size(value)}" for stage, value in host["rss"].items())
+    print(
+        f"training process, host side at a resume ({size(host['checkpoint_bytes'])} checkpoint, "
+        f"{host['teacher_files']} teacher files of {size(host['teacher_bytes'])}): peak RSS {size(host['peak_rss'])}"
+        f" (RSS: {stages})"
+    )
+    print()
+
+
 def report(record: dict) -> None:
     report_header(record)
     report_methods(record)
     report_files(record)
     report_validation(record)
+    if "evaluate" in record["results"]:
+        report_host(record)
     report_memory(record)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lssd import layout
+
 
 def timed_validate(cfg, task, trainer, epoch_itr) -> dict:
     """fairseq's own validation over every subset (every pair's dev set), each valid step timed and counted for
@@ -49,8 +51,8 @@ def save(cfg, trainer, epoch_itr, loss) -> dict:
     save_dir = Path(cfg.checkpoint.save_dir)
     return {
         "save_s": time.perf_counter() - start,
-        "last_bytes": (save_dir / "checkpoint_last.pt").stat().st_size,
-        "best_bytes": (save_dir / "checkpoint_best.pt").stat().st_size,
+        "last_bytes": (save_dir / layout.LAST).stat().st_size,
+        "best_bytes": (save_dir / layout.BEST).stat().st_size,
     }
 
 

@@ -43,21 +43,23 @@ class Cost:
 
 
 # Measured with benchmarks/rehearse_data.py on a 2-vCPU Intel Xeon VM (README, "Data preparation at paper size,
-# measured"): TED-8 at 100 % (3 runs), WMT-6 at 1 % (3 runs) and 10 % (1 run); GB = what the job reads, as
-# lssd.data.resources counts it for the request. Peak memory is the job's exact high-water mark.
+# measured"): TED-8 at 100 % (3 runs), WMT-6 at 1 % and 10 % (3 runs each) and 30 % (1 run); GB = what the job
+# reads, as lssd.data.resources counts it for the request. Peak memory is the job's exact high-water mark.
 COSTS: dict[str, Cost] = {
     # holds its languages' pairs until written: 405 MB for the 0.38 GB TED archive; 46 s
     "prepare_ted": Cost(100, 800, 0.5, 2.5, "TED-8 100 %: 0.38 GB in 46 s, 405 MB"),
-    # streams (two passes over each pooled corpus): ~100 MB per language process, 6 side by side; one process
-    # reads 9 min per GB of archives (0.46 GB in 247 s at 10 %; the request assumes no parallel speed-up)
-    "prepare_wmt": Cost(700, 0, 0.5, 9, "WMT-6 10 %: 0.46 GB in 247 s (one process), 72-100 MB per process"),
+    # streams (two passes over each pooled corpus): 100-160 MB per language process, 6 side by side; one process
+    # reads 9 min per GB of archives (0.46 GB in 247 s at 10 %; the request assumes no parallel speed-up: side by
+    # side on 2 cores, 1.37 GB took 248 s at 30 %)
+    "prepare_wmt": Cost(700, 0, 0.5, 9, "WMT-6 10 %: 0.46 GB in 247 s (one process); 30 %: 156 MB peak"),
     "prepare_demo": Cost(300, 0, 1, 0, "demo: seconds, under 300 MB"),
     # the user's files are read whole (line checks on both sides): as TED
     "prepare_parallel_files": Cost(100, 800, 0.5, 2.5, "as prepare_ted"),
-    # SentencePiece holds its sampled sentences and their suffix array: ~20 MB per MB read (1.8 GB for TED's
-    # 86 MB English side, 2.8 GB for WMT-6 10 %'s 144 MB joint input); 7 (8K) to 22 (64K pieces) min per GB
+    # SentencePiece holds its sampled sentences and their suffix array: 18-20 MB per MB read (1.8 GB for TED's
+    # 86 MB English side; 2.8 GB for WMT-6 10 %'s 144 MB joint input, 7.9 GB for 30 %'s 433 MB); 7 (8K pieces) to
+    # 12.5 (64K) min per GB (WMT-6: 107 s for 144 MB, 217 s for 433 MB)
     "spm_train": Cost(
-        100, 20000, 0.5, 22, "TED 100 % English 86 MB: 36 s, 1.8 GB; WMT 10 % joint 144 MB: 190 s, 2.8 GB"
+        100, 20000, 0.5, 12.5, "TED 100 % English 86 MB: 36 s, 1.8 GB; WMT 10 % / 30 %: 107 / 217 s, 2.8 / 7.9 GB"
     ),
     # streams in batches of 20K sentences: ~125 MB whatever the size; 6.5 s for 50 MB
     "spm_encode": Cost(300, 0, 0.5, 2.5, "TED 100 %: 50 MB in 6.5 s, 125 MB"),

@@ -8,6 +8,13 @@ command-line flags), by the objective's argument checks, by the config check (``
 # the fairseq criterion that distils (registered by lssd.plugin.criterion): a method with it is an LSSD method
 DISTILLING_CRITERION = "lssd_distillation"
 
+
+def is_lssd_method(method: dict) -> bool:
+    """Whether a configured method (``methods.<name>`` of the config) distils: the one test of "an LSSD method"
+    for the rules, the config checks, the disk estimate and the tables."""
+    return method.get("criterion") == DISTILLING_CRITERION
+
+
 VARIANTS = ("whole", "selective", "adaptive")
 LEVELS = ("token", "sentence")
 TEACHER_PRECISIONS = ("auto", "fp32", "fp16", "bf16")

@@ -30,7 +30,7 @@ from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
 
-from lssd import allow_fairseq_checkpoints
+from lssd import allow_fairseq_checkpoints, layout
 from lssd.method.flags import TASK_FLAGS
 from lssd.method.history import bits_per_token
 from lssd.method.lifecycle import RunFiles, TeacherLifecycle
@@ -63,14 +63,14 @@ def run_files(args) -> RunFiles:
         path = getattr(args, option, None)
         return path or (os.path.join(save_dir, default_name) if save_dir else None)
 
-    restore = getattr(args, "restore_file", "checkpoint_last.pt")
-    if restore == "checkpoint_last.pt" and save_dir:
+    restore = getattr(args, "restore_file", layout.LAST)
+    if restore == layout.LAST and save_dir:
         suffix = getattr(args, "checkpoint_suffix", "") or ""
         restore = os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
     return RunFiles(
         save_dir=save_dir,
-        history=output_path("per_pair_history", "history.json"),
-        records=output_path("lssd_records", "records.json"),
+        history=output_path("per_pair_history", layout.HISTORY),
+        records=output_path("lssd_records", layout.RECORDS),
         restore=restore,
     )
 

@@ -17,13 +17,15 @@ import sys
 from pathlib import Path
 
 from lssd.io import read_lines, write_json
-from lssd.run.evaluate import bleu_tokenizer
+from lssd.metrics import SCORERS, SIGNIFICANCE_METRIC, TABLES
+
+# the two scores of a pair's test in the output (baseline_bleu, system_bleu)
+BASELINE_SCORE, SYSTEM_SCORE = f"baseline_{SIGNIFICANCE_METRIC}", f"system_{SIGNIFICANCE_METRIC}"
 
 
 def paired_bootstrap(
     baseline: list[str], system: list[str], references: list[str], target_lang: str, n_samples: int = 1000
 ) -> dict:
-    from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
     if not len(baseline) == len(system) == len(references):
@@ -32,7 +34,7 @@ def paired_bootstrap(
         )
     test = PairedTest(
         [("baseline", baseline), ("system", system)],
-        {"BLEU": BLEU(tokenize=bleu_tokenizer(target_lang))},
+        {TABLES[SIGNIFICANCE_METRIC].title: SCORERS[SIGNIFICANCE_METRIC].make(target_lang)},
         [references],
         test_type="bs",
         n_samples=n_samples,
@@ -41,8 +43,8 @@ def paired_bootstrap(
     (metric,) = [name for name in scores if name != "System"]
     base, other = scores[metric]
     return {
-        "baseline_bleu": round(base.score, 4),
-        "system_bleu": round(other.score, 4),
+        BASELINE_SCORE: round(base.score, 4),
+        SYSTEM_SCORE: round(other.score, 4),
         "p_value": other.p_value,
         "signature": str(signatures[metric]),
     }
@@ -63,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         test = paired_bootstrap(
             read_lines(baseline), read_lines(system), read_lines(reference), pair.split("-")[1], args.samples
         )
-        test["significant_gain"] = test["system_bleu"] > test["baseline_bleu"] and test["p_value"] < args.alpha
+        test["significant_gain"] = test[SYSTEM_SCORE] > test[BASELINE_SCORE] and test["p_value"] < args.alpha
         result["pairs"][pair] = test
-        print(f"{pair}: {test['baseline_bleu']:.2f} → {test['system_bleu']:.2f} (p = {test['p_value']:.4f})")
+        print(f"{pair}: {test[BASELINE_SCORE]:.2f} → {test[SYSTEM_SCORE]:.2f} (p = {test['p_value']:.4f})")
     write_json(args.output, result)
     return 0
 

@@ -8,7 +8,7 @@ first). ``†`` marks a significant gain over the baseline (paired bootstrap on 
 differences of our numbers to them; the CSV's ``kind`` column says which row is which
 (``computed | published | difference``): a published number is never in a computed row.
 
-Four tables (lssd.run.evaluate.TABLE_METRICS): ``bleu`` (sacreBLEU against the raw references, the standard number;
+Four tables (lssd.metrics.TABLES): ``bleu`` (sacreBLEU against the raw references, the standard number;
 it carries the significance marks), ``spm_ref_bleu`` (against the references rebuilt from the binarized test set,
 as the original scored: the published and Δ rows are in this table only), ``chrf`` and ``chrfpp`` (chrF++).
 
@@ -29,17 +29,15 @@ import pandas as pd
 
 from lssd.config import pair_language
 from lssd.io import atomic_path, read_json, run_cli
+from lssd.metrics import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, SIGNIFICANT, TABLES, table_note
 from lssd.report.published import compared_with, published_rows
-from lssd.run.evaluate import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLE_METRICS
 
-METRICS = tuple(TABLE_METRICS)
 AVERAGE, LOW_AVERAGE, HIGH_AVERAGE = "avg", "low_avg", "high_avg"
-SIGNIFICANT = "†"
 
 
 def load_results(paths: list[Path]) -> pd.DataFrame:
     rows = []
-    keys = ("method", "seed", "pair", "split", *METRICS)
+    keys = ("method", "seed", "pair", "split", *TABLES)
     for path in paths:
         # a run's evaluation files are one job's output (its directory): that job is redone as a whole
         advice = f"delete the run's evaluation directory {path.parent} and run snakemake again (it is evaluated again)"
@@ -128,7 +126,7 @@ def significance_marks(paths: list[Path], pivot: str) -> dict[tuple[str, str], b
     return marks
 
 
-def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None) -> list[dict]:
+def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None, lssd_methods=()) -> list[dict]:
     """The table as rows: computed, then published, then differences (ours − published; a published baseline
     only against ours at its sampling ``temperature``)."""
     columns = list(mean.columns)
@@ -150,7 +148,7 @@ def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None
         compare = compared_with(row, temperature)
         targets = [compare] if compare in mean.index else []
         if compare == "lssd":
-            targets = [m for m in mean.index if m.startswith("lssd")]
+            targets = [m for m in mean.index if m in lssd_methods]
         for method in targets:
             cells = {
                 c: (mean.loc[method, c] - row["values"][c], None, False)
@@ -240,24 +238,6 @@ def render_latex(rows, columns, title, note) -> str:
     return latex_symbols("\n".join([f"% {title}", *lines, f"% {escaped_note}", ""]))
 
 
-def table_note(metric: str) -> str:
-    """What a table's numbers are, printed under it."""
-    notes = {
-        "bleu": "sacreBLEU against the raw reference text (the standard score); "
-        f"{SIGNIFICANT}: significant gain over the baseline (paired bootstrap, first seed, p < 0.05). "
-        f"Not comparable with the paper's numbers: see the {PUBLISHED_METRIC} table.",
-        "spm_ref_bleu": "sacreBLEU against the references rebuilt from the binarized test set (passed through the "
-        "target SentencePiece model, as the original scored them): comparable with the paper. Published rows are "
-        "the authors' numbers; Δ rows are ours minus them.",
-        "chrf": "chrF (sacrebleu) against the raw reference text.",
-        "chrfpp": "chrF++ (sacrebleu, word bigrams) against the raw reference text.",
-    }
-    return (
-        f"{notes[metric]} Mean over seeds (± standard deviation when several ran). Columns from high- to "
-        "low-resource; avg, low_avg, high_avg: unweighted averages over all, low- and high-resource pairs."
-    )
-
-
 def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
     note = table_note(metric)
     with atomic_path(f"{prefix}.{metric}.csv") as tmp:
@@ -278,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direction", choices=["m2o", "o2m"], help="for the published rows")
     parser.add_argument("--paper-setting", default=None, help="ted8_diverse | ted8_related | wmt6 (published rows)")
     parser.add_argument(
+        "--lssd-methods",
+        type=lambda value: [name for name in value.split(",") if name],
+        default=[],
+        help="comma-separated methods that distil (the rows compared with a published LSSD row)",
+    )
+    parser.add_argument(
         "--temperature", type=float, help="the sampling temperature our runs trained at (which published baseline)"
     )
     parser.add_argument(
@@ -291,12 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     roles = language_roles(manifest)
     methods = args.methods.split(",")
     marks = significance_marks(args.significance, manifest["pivot"])
-    for metric in METRICS:
+    for metric in TABLES:
         mean, std, seeds = seed_statistics(results, metric, methods, languages, manifest["pivot"], roles)
         published = published_rows(args.paper_setting, args.direction) if metric == PUBLISHED_METRIC else []
         marked = marks if metric == SIGNIFICANCE_METRIC else {}
-        rows = build_rows(mean, std, seeds, marked, published, methods, temperature=args.temperature)
-        title = f"{args.title} {TABLE_METRICS[metric]}".strip()
+        rows = build_rows(
+            mean, std, seeds, marked, published, methods, temperature=args.temperature, lssd_methods=args.lssd_methods
+        )
+        title = f"{args.title} {TABLES[metric].title}".strip()
         write_tables(rows, list(mean.columns), args.out_prefix, metric, title)
         print(render_markdown(rows, list(mean.columns), metric, ""))
     return 0

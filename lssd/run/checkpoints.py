@@ -7,6 +7,7 @@ import re
 import zipfile
 from pathlib import Path
 
+from lssd import layout
 from lssd.io import copy_file
 from lssd.run.identity import Say
 
@@ -30,7 +31,7 @@ def recover_last_checkpoint(save_dir: Path, say: Say = print) -> bool:
     The newest readable checkpoint replaces it (the epoch checkpoint kept for this purpose holds the same state;
     the task then restores the history, teachers and records from it).
     """
-    last = save_dir / "checkpoint_last.pt"
+    last = save_dir / layout.LAST
     if last.exists() and readable_checkpoint(last):
         return True
     others = [path for path in save_dir.glob("checkpoint*.pt") if path.name != last.name]
@@ -47,7 +48,7 @@ def recover_last_checkpoint(save_dir: Path, say: Say = print) -> bool:
 
 def prune_fallback_checkpoints(save_dir: Path, say: Say = print) -> None:
     """After a finished training: delete the epoch and mid-epoch checkpoints (``checkpoint_last.pt`` verified)."""
-    if not readable_checkpoint(save_dir / "checkpoint_last.pt"):
+    if not readable_checkpoint(save_dir / layout.LAST):
         say(f"keeping the epoch checkpoints: {save_dir / 'checkpoint_last.pt'} is not readable")
         return
     for path in save_dir.iterdir():

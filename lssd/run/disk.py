@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from lssd.method.flags import is_lssd_method
+
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
 ARCHITECTURES = {
     "transformer": {"embed_dim": 512, "ffn_dim": 2048, "layers": 6},
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             "mid_epoch_checkpoints": bool(training.get("save_interval_updates")),
         }
         for method in run["methods"]:
-            disk = run_disk(parameters, **common, distils=methods[method]["criterion"] == "lssd_distillation")
+            disk = run_disk(parameters, **common, distils=is_lssd_method(methods[method]))
             total_training += runs * disk.training_bytes
             total_finished += runs * disk.finished_bytes
         disk = run_disk(parameters, **common, distils=True)  # the row: an LSSD run (its teachers included)

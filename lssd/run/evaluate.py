@@ -11,6 +11,8 @@ loaded once for all pairs), every sentence checked to be translated exactly once
   did: the reference went through the target SentencePiece model (NFKC-normalised, pieces missing from the
   dictionary shown as ``<<unk>>``) exactly as the hypotheses did. Published numbers compare with these.
 
+The metrics, their descriptions and tables are lssd.metrics's.
+
 Writes, for every planned (pair, split), into the output directory (the artifact contract of the ``evaluate`` rule):
 
 * ``<pair>.<split>.json``: both sets of scores, their sacrebleu signatures and the provenance;
@@ -31,36 +33,11 @@ import json
 import sys
 from pathlib import Path
 
+from lssd import metrics
 from lssd.io import read_lines, write_json, write_lines
+from lssd.metrics import score
 from lssd.run import evaluated, gpus
 from lssd.run.cli import split_passthrough
-
-CHINESE = {"zh", "zho", "chi", "cmn", "zh-cn", "zh_hans", "zh-hans"}
-METRICS = {
-    "bleu": "sacreBLEU against the raw references (standard)",
-    "chrf": "chrF against the raw references (standard)",
-    "chrfpp": "chrF++ (word_order=2) against the raw references (standard)",
-    "spm_ref_bleu": "sacreBLEU against the references rebuilt from the binarized test set (paper-comparable)",
-    "spm_ref_chrf": "chrF against the references rebuilt from the binarized test set (paper-comparable)",
-    "spm_ref_chrfpp": "chrF++ against the references rebuilt from the binarized test set (paper-comparable)",
-}
-
-# the metrics with a result table (lssd.report.tables, the tables rule), and their titles
-TABLE_METRICS = {
-    "bleu": "BLEU",
-    "spm_ref_bleu": "BLEU, paper-comparable (references through SentencePiece)",
-    "chrf": "chrF",
-    "chrfpp": "chrF++",
-}
-# the table whose rows compare with the published numbers: the original scored against the SentencePiece'd
-# references, so only that BLEU is comparable with the paper's
-PUBLISHED_METRIC = "spm_ref_bleu"
-# the table whose cells carry the significance marks (lssd.report.significance tests the standard BLEU)
-SIGNIFICANCE_METRIC = "bleu"
-
-
-def bleu_tokenizer(target_lang: str) -> str:
-    return "zh" if target_lang.lower() in CHINESE else "13a"
 
 
 @functools.cache
@@ -80,35 +57,6 @@ def remove_sentencepiece(pieces: str) -> str:
     """What fairseq's ``--remove-bpe sentencepiece`` (the original's scoring) makes of a line of pieces: spaces
     dropped, word-boundary marks turned into spaces; ``<<unk>>`` kept as text."""
     return pieces.replace(" ", "").replace("\u2581", " ").strip()
-
-
-def score(hypotheses: list[str], references: list[str], target_lang: str, prefix: str = "") -> dict:
-    """BLEU, chrF and chrF++ of ``hypotheses`` against ``references``, keys prefixed with ``prefix``."""
-    from sacrebleu.metrics import BLEU, CHRF
-
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
-    bleu = BLEU(tokenize=bleu_tokenizer(target_lang))
-    chrf = CHRF()
-    chrfpp = CHRF(word_order=2)
-    bleu_score = bleu.corpus_score(hypotheses, [references])
-    chrf_score = chrf.corpus_score(hypotheses, [references])
-    chrfpp_score = chrfpp.corpus_score(hypotheses, [references])
-    result = {
-        "bleu": round(bleu_score.score, 4),
-        "bleu_signature": str(bleu.get_signature()),
-        "bleu_details": {
-            "precisions": [round(p, 4) for p in bleu_score.precisions],
-            "brevity_penalty": round(bleu_score.bp, 4),
-            "sys_len": bleu_score.sys_len,
-            "ref_len": bleu_score.ref_len,
-        },
-        "chrf": round(chrf_score.score, 4),
-        "chrf_signature": str(chrf.get_signature()),
-        "chrfpp": round(chrfpp_score.score, 4),
-        "chrfpp_signature": str(chrfpp.get_signature()),
-    }
-    return {prefix + key: value for key, value in result.items()}
 
 
 def pair_scores(pieces: list[str], spm_references: list[str], raw_references: list[str], spm_model, target_lang):
@@ -146,7 +94,7 @@ def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: 
             "target_lang": target,
             "n_sentences": len(raw_references),
             **scores,
-            "metrics": METRICS,
+            "metrics": metrics.descriptions(),
             "reference": str(item["reference"]),
             "spm_reference": f"{stem}.spm_ref",
             "hypotheses": f"{stem}.hyp",

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lssd import layout
 from lssd.io import write_json
 from lssd.run.commands import identity_arguments, option_value
 
@@ -144,7 +145,7 @@ def argument_changes(old: list[str], new: list[str], limit: int = 6) -> str:
 def trained_epochs(save_dir: Path) -> int:
     """Epochs the run in ``save_dir`` has validated (its history file), 0 when unknown."""
     try:
-        history = json.loads((save_dir / "history.json").read_text(encoding="utf-8"))
+        history = json.loads((save_dir / layout.HISTORY).read_text(encoding="utf-8"))
         return max((len(values) for values in history.values()), default=0)
     except (OSError, ValueError, AttributeError):
         return 0
@@ -258,7 +259,7 @@ def prepare_save_dir(
     elif save_dir.exists() and any(save_dir.glob("checkpoint*.pt")):
         reason = f"{save_dir} has checkpoints of unknown settings"
     if reason:
-        finished = (save_dir / "checkpoint_best.pt").exists() and (save_dir / "history.json").exists()
+        finished = (save_dir / layout.BEST).exists() and (save_dir / layout.HISTORY).exists()
         kept = " (kept whole: setting the config back to it brings it back, published without training)"
         move_aside(save_dir, reason, say, note=kept if finished else "")
     earlier = moved_aside_match(save_dir, wanted, args, trained_updates)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lssd import layout
 from lssd.method.flags import DISTILLING_CRITERION
 from lssd.method.teachers import TEACHERS_DIRECTORY, TeacherPool, teacher_file_name
 from lssd.run.checkpoints import readable_checkpoint
@@ -54,7 +55,7 @@ def progress_of(state: dict) -> Progress:
 
 def checkpoint_progress(save_dir: Path) -> Progress | None:
     """The progress of the run's ``checkpoint_last.pt``; None when there is none (a new run)."""
-    last = save_dir / "checkpoint_last.pt"
+    last = save_dir / layout.LAST
     if not last.exists():
         return None
     return progress_of(load_checkpoint_state(last))
@@ -63,7 +64,7 @@ def checkpoint_progress(save_dir: Path) -> Progress | None:
 def trained_updates(save_dir: Path) -> int:
     """Updates the run in ``save_dir`` has trained (0 when it has no readable ``checkpoint_last.pt``)."""
     try:
-        return progress_of(load_checkpoint_state(save_dir / "checkpoint_last.pt")).updates
+        return progress_of(load_checkpoint_state(save_dir / layout.LAST)).updates
     except Exception:  # missing or torn (the runner then resumes from another checkpoint, or starts anew)
         return 0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from lssd import config as lssd_config
-from lssd import config_checks
+from lssd import config_checks, layout
 from lssd.io import DamagedFile, parse_json_file
 from lssd.method.history import ALL
 from lssd.run.attempts import attempt_logs, run_lock_path
@@ -249,7 +249,7 @@ def attempt_start(log: Path) -> float | None:
 def job_logs(workdir: Path, dataset: str, direction: str, method: str, seed: int) -> list[Path]:
     """Where a training job's stderr (and so SLURM's cancellation line) goes: the rule's log file, and with the
     SLURM executor the newest of the job's SLURM logs (one per submission; a successful job's is deleted)."""
-    rule_log = workdir / "logs" / "train" / dataset / direction / method / f"seed{seed}.log"
+    rule_log = workdir / layout.log("train", dataset=dataset, direction=direction, method=method, seed=seed)
     slurm_dir = workdir / SLURM_LOGS / f"{dataset}_{direction}_{method}_{seed}"
     slurm = sorted(slurm_dir.glob("*.log"), key=lambda path: path.stat().st_mtime) if slurm_dir.is_dir() else []
     return [rule_log, *slurm[-1:]]
@@ -321,7 +321,7 @@ def run_state(run: Path, save_dir: Path) -> tuple[str, str]:
     holder = lock_holder(run_lock_path(save_dir))
     if holder:
         return "training", holder
-    if (run / "checkpoint_best.pt").exists() and (run / "history.json").exists():
+    if (run / layout.BEST).exists() and (run / layout.HISTORY).exists():
         return "finished", ""
     if save_dir.exists():
         return "stopped", ""
@@ -332,7 +332,7 @@ def config_arguments(config: dict, dataset: str, direction: str, method: str, se
     """The fairseq-train arguments the workflow would give this run now (``extra_args`` may override
     ``--max-epoch``: the last value counts, for fairseq as for :func:`option_value`)."""
     return train_arguments(
-        data_bin=f"results/bin/{dataset}",
+        data_bin=layout.path("bin", dataset=dataset),
         save_dir=str(save_dir),
         pairs=lssd_config.pairs(config, dataset, direction),
         direction=direction,
@@ -364,19 +364,19 @@ def max_epoch_notes(status: RunStatus, trained_with: int | None, wanted: int) ->
 
 
 def run_status(workdir: Path, config: dict, dataset: str, direction: str, method: str, seed: int) -> RunStatus:
-    run = workdir / "results" / "train" / dataset / direction / method / f"seed{seed}"
-    save_dir = run / "checkpoints"
+    run = workdir / layout.run_dir(dataset, direction, method, seed)
+    save_dir = workdir / layout.save_dir(dataset, direction, method, seed)
     logs = attempt_logs(save_dir)
     facts = read_logs(logs)
     wanted = config_arguments(config, dataset, direction, method, seed, save_dir)
     args = facts.command or wanted
     state, holder = run_state(run, save_dir)
-    status = RunStatus(f"{dataset}/{direction}/{method}/seed{seed}", state, holder=holder)
+    status = RunStatus(layout.run_key(dataset, direction, method, seed), state, holder=holder)
     status.max_epoch = int_option(args, "--max-epoch") or 0
     status.max_update = int_option(args, "--max-update")
     status.max_epoch_logged = facts.command is not None
     # a finished run's published history is what evaluation reads; the save dir's may be gone
-    add_history(status, (run if state == "finished" else save_dir) / "history.json")
+    add_history(status, (run if state == "finished" else save_dir) / layout.HISTORY)
     status.distilling = facts.distilling
     if facts.durations:
         status.seconds_per_epoch = statistics.median(facts.durations[-10:])
@@ -389,10 +389,9 @@ def run_status(workdir: Path, config: dict, dataset: str, direction: str, method
 
 def other_runs(workdir: Path, runs: list[tuple[str, str, str, int]]) -> list[Path]:
     """Run directories on disk that the config does not ask for (another config's, or a method since removed)."""
-    wanted = {Path(d, direction, m, f"seed{s}") for d, direction, m, s in runs}
-    root = workdir / "results" / "train"
-    found = [path for path in sorted(root.glob("*/*/*/seed*")) if path.is_dir()]
-    return [path for path in found if path.relative_to(root) not in wanted]
+    wanted = {workdir / layout.run_dir(*run) for run in runs}
+    found = [path for path in sorted(workdir.glob(layout.run_dir("*", "*", "*", "*"))) if path.is_dir()]
+    return [path for path in found if path not in wanted]
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:

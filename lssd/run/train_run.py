@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from lssd import layout
 from lssd.io import copy_file
 from lssd.run import gpus, resume
 from lssd.run.attempts import AttemptLog, RunLocked, training_lock
@@ -319,9 +320,9 @@ def publish(options: argparse.Namespace, log: AttemptLog) -> int:
     """Copy the finished run's artifacts to the rule's outputs (the best checkpoint last: the main output)."""
     save_dir = options.save_dir
     published = {
-        save_dir / "history.json": options.history,
-        save_dir / "records.json": options.records,
-        save_dir / "checkpoint_best.pt": options.best,
+        save_dir / layout.HISTORY: options.history,
+        save_dir / layout.RECORDS: options.records,
+        save_dir / layout.BEST: options.best,
     }
     for source, target in published.items():
         if target is None:

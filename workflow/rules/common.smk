@@ -18,38 +18,20 @@ from lssd import config_checks
 from lssd.run import fairseq_args as lssd_fairseq_args
 from lssd.data import download as downloads_module
 from lssd.data.download import read_table as read_downloads_table
-from lssd.run.evaluate import TABLE_METRICS
+from lssd.metrics import TABLES as TABLE_METRICS
 from lssd.run import evaluated
 from lssd.data.parallel import parallel_path
 from lssd.data.spm import model_for_side
 from lssd.data import resources as data_costs
+from lssd.method.flags import is_lssd_method
+from lssd import layout
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
-# Every output of the workflow, written once: the rules' outputs and the helpers below fill these in.
-PATHS = {
-    "download": "results/downloads/{file}",
-    "data": "results/data/{dataset}",
-    "spm_model": "results/spm/{dataset}/models/spm.{model}.model",
-    "spm_vocab": "results/spm/{dataset}/models/spm.{model}.vocab",
-    "encoded": "results/spm/{dataset}/encoded/{lang}",
-    "bin": "results/bin/{dataset}",
-    "run": "results/train/{dataset}/{direction}/{method}/seed{seed}",
-    "eval": "results/eval/{dataset}/{direction}/{method}/seed{seed}",
-    "significance": "results/significance/{dataset}/{direction}/{method}.json",
-    "tables": "results/tables/{dataset}/{direction}",
-    "figures": "results/figures/{dataset}/{direction}",
-}
-
-
-class KeepWildcards(dict):
-    def __missing__(self, key):
-        return f"{{{key}}}"  # the wildcard, kept for Snakemake
-
-
-def path(name, **values):
-    """``PATHS[name]`` with the given wildcards filled in; the others stay wildcards (for rule outputs)."""
-    return PATHS[name].format_map(KeepWildcards(values))
+# Every output's path, the run layout and the file names are lssd.layout's (written once, for the rules, the
+# status command and the tests).
+path = layout.path
+run_dir = layout.run_dir
 
 
 try:
@@ -144,11 +126,6 @@ def language_roles_arg(dataset):
     return ",".join(f"{lang}={info['role']}" for lang, info in languages.items() if (info or {}).get("role"))
 
 
-def run_dir(dataset, direction, method, seed, *parts):
-    """A run's directory (or a file in it)."""
-    return os.path.join(path("run", dataset=dataset, direction=direction, method=method, seed=seed), *parts)
-
-
 def user_parallel_files(wildcards):
     """The files of a parallel_files dataset: Snakemake names any that is missing before a job runs."""
     from lssd.data.user import source_files
@@ -221,7 +198,7 @@ def train_args(wildcards):
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     args = commands.train_arguments(
         data_bin=path("bin", dataset=wildcards.dataset),
-        save_dir=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoints"),
+        save_dir=layout.save_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed),
         pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
         direction=wildcards.direction,
         training=settings,
@@ -253,9 +230,7 @@ def generate_args(wildcards):
     return shlex.join(
         commands.generate_arguments(
             data_bin=path("bin", dataset=wildcards.dataset),
-            model=run_dir(
-                wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, "checkpoint_best.pt"
-            ),
+            model=run_dir(wildcards.dataset, wildcards.direction, wildcards.method, wildcards.seed, layout.BEST),
             pairs=lssd_config.pairs(config, wildcards.dataset, wildcards.direction),
             direction=wildcards.direction,
             beam=config["evaluation"]["beam"],
@@ -336,7 +311,7 @@ BASELINE = "baseline"
 
 def lssd_methods():
     """The configured methods that distil (every method but the baseline criterion)."""
-    return [m for m in config["run"]["methods"] if config["methods"][m]["criterion"] == "lssd_distillation"]
+    return [m for m in config["run"]["methods"] if is_lssd_method(config["methods"][m])]
 
 
 def compared_methods():
@@ -394,8 +369,8 @@ def convergence_args(wildcards):
     parts = []
     for d, r, method, seed in RUNS:
         if d == wildcards.dataset and r == wildcards.direction:
-            parts += ["--run", f"{method} seed{seed}", run_dir(d, r, method, seed, "history.json")]
-            parts += [run_dir(d, r, method, seed, "records.json")]
+            parts += ["--run", f"{method} seed{seed}", run_dir(d, r, method, seed, layout.HISTORY)]
+            parts += [run_dir(d, r, method, seed, layout.RECORDS)]
     return shlex.join(parts)
 
 
@@ -415,6 +390,8 @@ def paper_setting_args(dataset, direction):
     if BASELINE in config["methods"]:
         settings = lssd_config.training_settings(config, dataset, direction, BASELINE)
         args += ["--temperature", str(settings["sampling_temperature"])]
+    if lssd_methods():  # the rows compared with the published LSSD row
+        args += ["--lssd-methods", ",".join(lssd_methods())]
     return shlex.join(args)
 
 
@@ -422,7 +399,7 @@ TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
 
 
 def table_outputs():
-    """The tables rule's outputs: every metric's table (lssd.run.evaluate.TABLE_METRICS) in every format, each
+    """The tables rule's outputs: every metric's table (lssd.metrics.TABLES) in every format, each
     marked for the report."""
     return {
         f"{metric}_{ext}": report(
@@ -432,7 +409,7 @@ def table_outputs():
             subcategory="{direction}",
             labels={"table": title, "format": label},
         )
-        for metric, title in TABLE_METRICS.items()
+        for metric, title in ((name, entry.title) for name, entry in TABLE_METRICS.items())
         for ext, label in TABLE_FORMATS.items()
     }
 
@@ -513,8 +490,8 @@ def evaluation_files(dataset, direction, split="test"):
 def all_targets():
     targets = []
     for dataset, direction, method, seed in RUNS:
-        targets.append(run_dir(dataset, direction, method, seed, "history.json"))
-        targets.append(run_dir(dataset, direction, method, seed, "records.json"))
+        targets.append(run_dir(dataset, direction, method, seed, layout.HISTORY))
+        targets.append(run_dir(dataset, direction, method, seed, layout.RECORDS))
         targets.append(eval_dir(dataset, direction, method, seed))
     return targets + report_targets()
 

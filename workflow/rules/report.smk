@@ -43,8 +43,8 @@ rule tables:
 
 rule convergence:
     input:
-        histories=lambda w: run_files(w.dataset, w.direction, "history.json"),
-        records=lambda w: run_files(w.dataset, w.direction, "records.json"),
+        histories=lambda w: run_files(w.dataset, w.direction, layout.HISTORY),
+        records=lambda w: run_files(w.dataset, w.direction, layout.RECORDS),
     output:
         **convergence_outputs(),
     log:
@@ -61,7 +61,7 @@ rule convergence:
 rule figure_curves:
     """Figure (a): the baseline's per-pair dev-loss curves (first seed)."""
     input:
-        history=lambda w: run_dir(w.dataset, w.direction, BASELINE, FIRST_SEED, "history.json"),
+        history=lambda w: run_dir(w.dataset, w.direction, BASELINE, FIRST_SEED, layout.HISTORY),
         data=path("data"),
     output:
         **figure_outputs("curves", "dev-loss curves (baseline)", "curves"),
@@ -79,7 +79,7 @@ rule figure_curves:
 rule figure_compare:
     """Figure (b): each pair's dev loss, the baseline against every LSSD variant (first seed)."""
     input:
-        histories=lambda w: run_files(w.dataset, w.direction, "history.json", seeds=[FIRST_SEED]),
+        histories=lambda w: run_files(w.dataset, w.direction, layout.HISTORY, seeds=[FIRST_SEED]),
         data=path("data"),
     output:
         **figure_outputs("compare", "baseline vs LSSD per pair", "compare"),
@@ -88,7 +88,7 @@ rule figure_compare:
     params:
         out=lambda w, output: output_prefix(output.png, ".png"),
         roles=lambda w: language_roles_arg(w.dataset),
-        histories=lambda w: named_files(w, "history.json", config["run"]["methods"]),
+        histories=lambda w: named_files(w, layout.HISTORY, config["run"]["methods"]),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
         "python -m lssd.report.figures compare --history {params.histories} --manifest {input.data}/manifest.json"
@@ -98,14 +98,14 @@ rule figure_compare:
 rule figure_distillation:
     """Figure (c): where KD was on, per pair and epoch, and the mean gate (first seed)."""
     input:
-        records=lambda w: run_files(w.dataset, w.direction, "records.json", methods=lssd_methods(), seeds=[FIRST_SEED]),
+        records=lambda w: run_files(w.dataset, w.direction, layout.RECORDS, methods=lssd_methods(), seeds=[FIRST_SEED]),
     output:
         **figure_outputs("distillation", "distillation per pair and epoch", "distillation"),
     log:
         "logs/figures/{dataset}/{direction}.distillation.log",
     params:
         out=lambda w, output: output_prefix(output.png, ".png"),
-        records=lambda w: named_files(w, "records.json", lssd_methods()),
+        records=lambda w: named_files(w, layout.RECORDS, lssd_methods()),
         title=lambda w: f"{w.dataset} {w.direction}, seed {FIRST_SEED}",
     shell:
         "python -m lssd.report.figures distillation --records {params.records} --title {params.title:q}"

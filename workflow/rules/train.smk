@@ -10,18 +10,18 @@ rule train:
     input:
         bin=path("bin"),
     output:
-        best=f"{path('run')}/checkpoint_best.pt",
-        history=f"{path('run')}/history.json",
-        records=f"{path('run')}/records.json",
+        best=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.BEST),
+        history=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.HISTORY),
+        records=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.RECORDS),
     log:
-        "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
+        layout.log("train"),
     threads: config["run"]["threads_per_training"]
     resources:
         gpu=config["run"]["gpus_per_training"],
         mem_mb=lambda w: training_resource(w, "mem_mb"),
         runtime=lambda w: training_resource(w, "runtime_minutes"),
     params:
-        save_dir=lambda w, output: os.path.join(os.path.dirname(output.best), "checkpoints"),
+        save_dir=lambda w: layout.save_dir(w.dataset, w.direction, w.method, w.seed),
         args=train_args,
     run:
         runtime_options = training_runtime_options(wildcards)
