@@ -214,6 +214,8 @@ def test_the_full_paper_dag_plans_on_slurm_without_sbatch(tmp_path):
             trained.add(wildcards)
         if rule == "evaluate":
             assert "gpu=1" in resources and "slurm_partition=gpu" in resources
+            # from the size of the checkpoint, which a dry run has not trained (lssd.run.resources)
+            assert "mem_mb=<TBD>" in resources, resources
         if rule in ("download", "prepare_ted", "spm_train"):
             assert "gpu=" not in resources or "gpu=0" in resources
     assert len(trained) == runs

@@ -107,6 +107,18 @@ def test_second_run_does_nothing(workdir):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_training_records_only_its_fairseq_arguments(workdir):
+    """Snakemake replans a job whose recorded params changed, and it records every param that does not depend on
+    the job's input or output files. The train rule records one: the fairseq arguments, what defines the model.
+    Another param of the wildcards alone (the save dir, say) would be recorded too, and adding one in an upgrade
+    replans every finished training of every user (README, Upgrading)."""
+    records = [json.loads(path.read_text()) for path in (workdir / ".snakemake" / "metadata").iterdir()]
+    trainings = [record for record in records if record.get("rule") == "train"]
+    assert len(trainings) == 3 * 4  # a record per output (best, history, records) of each of the 4 runs
+    for record in trainings:
+        assert len(record["params"]) == 1 and record["params"][0].startswith('"results/bin/demo --task '), record
+
+
 def test_lint_is_clean_but_for_the_documented_conda_warning():
     result = snakemake("--lint", cwd=REPO)
     lints = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("* ")]

@@ -25,6 +25,7 @@ from lssd.data.spm import model_for_side
 from lssd.data import resources as data_costs
 from lssd.method.flags import is_lssd_method
 from lssd import layout
+from lssd.run import resources as run_resources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -218,6 +219,11 @@ def training_runtime_options(wildcards):
     options += ["--keep-epoch-checkpoints"] if config["run"]["keep_epoch_checkpoints"] else []
     options += ["--tensorboard"] if config["run"]["tensorboard"] else []
     return shlex.join(options)
+
+
+def evaluation_mem_mb(wildcards, input, attempt):
+    """The evaluate job's host memory, from the size of the checkpoint it loads (a dry run: <TBD> until trained)."""
+    return run_resources.evaluation_mem_mb(os.path.getsize(input.model), attempt)
 
 
 def training_resource(wildcards, key):

@@ -4,17 +4,19 @@
 
 rule evaluate:
     input:
-        model=run_dir("{dataset}", "{direction}", "{method}", "{seed}", "checkpoint_best.pt"),
+        model=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.BEST),
         bin=path("bin"),
         spm=target_spm_models,
         data=path("data"),
     output:
         directory(eval_dir("{dataset}", "{direction}", "{method}", "{seed}")),
     log:
-        "logs/eval/{dataset}/{direction}/{method}/seed{seed}.log",
+        layout.log("eval"),
     threads: config["evaluation"]["threads"]
     resources:
         gpu=config["run"]["gpus_per_evaluation"],
+        # from the checkpoint's size when the job is ready (lssd.run.resources: measured, with a margin)
+        mem_mb=evaluation_mem_mb,
     params:
         args=generate_args,
         plan=evaluation_plan,

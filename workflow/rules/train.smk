@@ -21,7 +21,9 @@ rule train:
         mem_mb=lambda w: training_resource(w, "mem_mb"),
         runtime=lambda w: training_resource(w, "runtime_minutes"),
     params:
-        save_dir=lambda w: layout.save_dir(w.dataset, w.direction, w.method, w.seed),
+        # from the output (not recorded by Snakemake: a param of the wildcards alone would be, and adding one would
+        # replan every finished training); the same path as layout.save_dir
+        save_dir=lambda w, output: os.path.join(os.path.dirname(output.best), layout.CHECKPOINTS),
         args=train_args,
     run:
         runtime_options = training_runtime_options(wildcards)
