@@ -20,6 +20,12 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# before any job, once every rule file's helpers are defined (common.smk): every run's fairseq arguments, then the
+# evaluations already on disk
+check_fairseq_arguments()
+check_evaluations()
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     direction="m2o|o2m",

@@ -3,9 +3,6 @@ paper's configuration as the workflow trains it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent.parent
 DATASETS = {"ted": "ted8_diverse", "wmt": "wmt6"}
 METHODS = ("baseline", "lssd_whole")
 # the real dev sets: TED-8-Diverse's (the TED talks' dev splits of Qi et al. 2018) and WMT-6's newsdev/newstest
@@ -43,12 +40,6 @@ TINY = {  # seconds instead of minutes: the same code paths on a 1+1-layer model
 def paper_config() -> dict:
     """config/config.yaml with config/paper.yaml on top and the schema's defaults filled in: what the workflow
     trains the paper's runs with (``snakemake --configfile config/paper.yaml``)."""
-    import snakemake.utils
-    import yaml
+    from lssd import config_files
 
-    from lssd import config_checks
-
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    snakemake.utils.update_config(config, yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8")))
-    config_checks.validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
-    return config
+    return config_files.load_config([config_files.DEMO, config_files.PAPER])

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-import yaml
-
+from lssd import config_files
+from lssd.config import ConfigError
 from lssd.method.flags import is_lssd_method
 
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
@@ -110,11 +111,16 @@ def gigabytes(size: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="disk per run and per config, from the model sizes")
-    parser.add_argument("--configfile", required=True)
+    parser.add_argument(
+        "--configfile", required=True, nargs="+", type=Path, help="merged over config/config.yaml, as Snakemake does"
+    )
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True, help="GPU training in fp16")
     args = parser.parse_args(argv)
-    with open(args.configfile, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
+    try:
+        config = config_files.load_config([config_files.DEMO, *args.configfile])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     run = config["run"]
     methods = config["methods"]
     print("| dataset | parameters (max) | checkpoint | per run, training | per run, finished | + per kept epoch |")

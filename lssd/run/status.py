@@ -26,17 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from lssd import config as lssd_config
-from lssd import config_checks, layout
+from lssd import config_files, layout
 from lssd.io import DamagedFile, parse_json_file
 from lssd.method.history import ALL
 from lssd.run.attempts import attempt_logs, run_lock_path
 from lssd.run.commands import option_value, train_arguments
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 END_OF_EPOCH = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| INFO \| fairseq_cli\.train \| end of epoch (\d+) ")
 DISTILLING = re.compile(r"\| LSSD epoch (\d+): distilling (.*)$")
 # what lssd.run.train_run and lssd.run.attempts write into an attempt log
@@ -394,40 +390,6 @@ def other_runs(workdir: Path, runs: list[tuple[str, str, str, int]]) -> list[Pat
     return [path for path in found if path not in wanted]
 
 
-def yaml_problem(error: yaml.YAMLError) -> str:
-    """PyYAML's complaint and where: 'expected ',' or ']', but got '<stream end>', line 2 column 1'."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    return f"{problem}, line {mark.line + 1} column {mark.column + 1}" if mark else problem
-
-
-def load_config_file(path: Path) -> dict:
-    """One config file as a mapping; a missing, unparsable or non-mapping file is a ConfigError naming it."""
-    try:
-        config_checks.check_config_files([path])  # also refuses a key given twice
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise lssd_config.ConfigError(f"{path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise lssd_config.ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
-    if data is not None and not isinstance(data, dict):
-        raise lssd_config.ConfigError(f"{path}: not a mapping of settings (a YAML {type(data).__name__})")
-    return data or {}
-
-
-def load_config(configfiles: list[Path]) -> dict:
-    """The config as the workflow sees it: the files merged in order (later ones override, mappings merged key
-    by key, as Snakemake merges them), the schema's defaults filled in, the workflow's checks passed (an unknown
-    method or dataset in ``run`` is a ConfigError naming the key)."""
-    from snakemake.utils import update_config
-
-    config: dict = {}
-    for path in configfiles:
-        update_config(config, load_config_file(path))
-    config_checks.validate_config(config, SCHEMA)
-    return config
-
-
 def config_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Path]:
     """config/config.yaml of the working directory (the Snakefile's configfile), then each --configfile, found
     here or in the working directory."""
@@ -459,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     from snakemake.exceptions import WorkflowError  # the schema's verdict
 
     try:
-        config = load_config(configfiles)
+        config = config_files.load_config(configfiles)
     except (lssd_config.ConfigError, WorkflowError) as error:
         print(f"error: invalid config ({', '.join(map(str, configfiles))}): {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,9 @@
 # Every dev and test sentence is checked first to fit the smallest max_positions of the dataset's trainings.
 
 
+include: "helpers/binarize.smk"
+
+
 rule binarize:
     input:
         encoded_languages,

@@ -3,6 +3,9 @@
 # no internet, so downloads run on the machine that runs Snakemake.
 
 
+include: "helpers/data.smk"
+
+
 rule download:
     """One file of the downloads table, verified (size, sha256/md5) before it is renamed into place."""
     output:

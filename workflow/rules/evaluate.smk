@@ -2,6 +2,9 @@
 # generation steps) and scored with sacrebleu's API; the per-pair files land in the run's evaluation directory.
 
 
+include: "helpers/evaluate.smk"
+
+
 rule evaluate:
     input:
         model=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.BEST),

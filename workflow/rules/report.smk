@@ -2,6 +2,9 @@
 # all rebuilt from the evaluation files and the runs' history/records, and all marked for `snakemake --report`.
 
 
+include: "helpers/report.smk"
+
+
 rule significance:
     """Paired bootstrap (sacrebleu) of one method against the baseline, per pair, on the first seed."""
     input:

@@ -3,6 +3,9 @@
 # parallel (on a cluster, on as many nodes).
 
 
+include: "helpers/spm.smk"
+
+
 rule spm_train:
     input:
         path("data"),

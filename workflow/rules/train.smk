@@ -6,6 +6,9 @@
 # checked by the runner (lssd.run.identity: another batch per update or precision is another run).
 
 
+include: "helpers/train.smk"
+
+
 rule train:
     input:
         bin=path("bin"),
