@@ -35,7 +35,6 @@ from pathlib import Path
 
 from lssd import metrics
 from lssd.io import read_lines, write_json, write_lines
-from lssd.metrics import score
 from lssd.run import evaluated, gpus
 from lssd.run.cli import split_passthrough
 
@@ -67,8 +66,8 @@ def pair_scores(pieces: list[str], spm_references: list[str], raw_references: li
     references = [remove_sentencepiece(line) for line in spm_references]
     original_hypotheses = [remove_sentencepiece(line) for line in pieces]
     scores = {
-        **score(hypotheses, raw_references, target_lang),
-        **score(original_hypotheses, references, target_lang, prefix="spm_ref_"),
+        **metrics.score(hypotheses, raw_references, target_lang, metrics.RAW),
+        **metrics.score(original_hypotheses, references, target_lang, metrics.SPM_REF),
     }
     return hypotheses, references, scores
 
