@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pipeline into ./.venv (Python 3.11).
-# The order matters (see README "Installation"): torch first, then fairseq-fixed compiled
+# The order matters (see README "Quick start"): torch first, then fairseq-fixed compiled
 # without build isolation against that same torch, then this package.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -211,14 +211,36 @@ def test_the_full_paper_dag_plans_on_slurm_without_sbatch(tmp_path):
         if rule == "train":
             assert "gpu=8" in resources and "slurm_partition=gpu" in resources, resources
             assert "runtime=1440" in resources
+            assert "cpus_per_gpu=4" in resources, resources  # 8 x 4 CPUs (sbatch --cpus-per-gpu), not 8
+            assert "slurm_account" not in resources  # the plugin's default account, no placeholder
             trained.add(wildcards)
         if rule == "evaluate":
-            assert "gpu=1" in resources and "slurm_partition=gpu" in resources
+            assert "gpu=1" in resources and "slurm_partition=gpu" in resources and "cpus_per_gpu=4" in resources
             # from the size of the checkpoint, which a dry run has not trained (lssd.run.resources)
             assert "mem_mb=<TBD>" in resources, resources
         if rule in ("download", "prepare_ted", "spm_train"):
             assert "gpu=" not in resources or "gpu=0" in resources
     assert len(trained) == runs
+
+
+class JobResources(dict):
+    """A job's resources as the SLURM plugin reads them (``.get`` and attribute access)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_the_slurm_profile_asks_cpus_per_gpu_for_gpu_jobs_and_threads_for_the_others():
+    """The CPU request the plugin builds from the profile's training resources: 4 CPUs per GPU for a GPU job (a
+    job with 8 GPUs got its 8 threads in all before), the threads for the same rule without GPUs (a CPU cluster)."""
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting
+
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    train = profile["set-resources"]["train"]
+    gpu_job = SimpleNamespace(threads=8, resources=JobResources(train, gpu=8))
+    cpu_job = SimpleNamespace(threads=8, resources=JobResources(train, gpu=0))
+    assert get_cpu_setting(gpu_job, gpu=True) == "--cpus-per-gpu=4"
+    assert get_cpu_setting(cpu_job, gpu=False) == "--cpus-per-task=8"
+    assert "slurm_account" not in profile["default-resources"]
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from tests.helpers import REPO
 FRACTION = 0.001
 SPLIT_OF = {"train": "train", "valid": "dev", "test": "test"}  # the pipeline's split → TED's file
 TED_ROWS = {"train": 258_098, "dev": 6_049, "test": 7_213}  # TFDS ted_multi_translate
-# (train, dev, test) pairs of ../shared/spec/datasets.md §1.2, a few of them
+# (train, dev, test) pairs of the published sizes (benchmarks/corpora/ted.py), a few of them
 TED_SIZES = {"bs": (5664, 474, 463), "fr": (192304, 4320, 4866), "ko": (205640, 4441, 5637), "be": (4510, 249, 665),
              "ru": (208107, 4806, 5477), "pt-br": (185000, 4035, 4855), "sk": (61500, 2271, 2445)}  # fmt: skip
 
@@ -130,7 +130,7 @@ def test_ted_header_rows_and_pairs_per_language(tsvs):
         assert not set(talks) & talks_seen  # and each talk in one split
         talks_seen |= set(talks)
     assert markers["__NULL__"] > 20 * markers["_ _ NULL _ _"] > 0
-    # the known sizes (spec §1.2) times the fraction, within rounding (never fewer than 2 pairs)
+    # the known sizes (benchmarks/corpora/ted.py) times the fraction, within rounding (never fewer than 2 pairs)
     for name, sizes in TED_SIZES.items():
         for split, size in zip(TED_SPLITS, sizes, strict=True):
             expected = min(max(2, size * FRACTION), ted_rows(FRACTION)[split])

@@ -3,10 +3,10 @@
 It holds ``ted_talks/all_talks_{train,dev,test}.tsv`` with the real header (``talk_name`` then 60 TED language
 codes), the real row counts (TFDS ``ted_multi_translate``: 258,098 / 6,049 / 7,213) times the fraction, one English
 sentence per row and ``__NULL__`` (now and then ``_ _ NULL _ _``) where a language has no translation, whole talks
-at a time. The non-NULL counts of the 16 TED-8 columns (and the training count of ``pt``) are the sizes of
-``../shared/spec/datasets.md`` §1.2 times the fraction; the other columns' counts are ESTIMATES: interpolated in
-log space along the header order (which roughly follows the number of translated talks) between the known
-columns. Text is Moses-tokenized: punctuation split off, ``&apos;``/``&quot;`` escapes.
+at a time. The non-NULL counts of the 16 TED-8 columns (and the training count of ``pt``) are the published
+sizes (Pareto-MD, Huang et al. ACL 2023, App. B Table 4) times the fraction; the other columns' counts are
+ESTIMATES: interpolated in log space along the header order (which roughly follows the number of translated
+talks) between the known columns. Text is Moses-tokenized: punctuation split off, ``&apos;``/``&quot;`` escapes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TED_HEADER = (
 ).split()
 TED_SPLITS = ("train", "dev", "test")
 TED_ROWS = {"train": 258_098, "dev": 6_049, "test": 7_213}  # TFDS ted_multi_translate
-# (train, dev, test) pairs with English: ../shared/spec/datasets.md §1.2 (pt: its training size only)
+# (train, dev, test) pairs with English: the published sizes (Pareto-MD App. B Table 4) (pt: its training size only)
 TED_KNOWN = {
     "bs": (5664, 474, 463), "mr": (9840, 767, 1090), "hi": (18798, 854, 1243), "mk": (25335, 640, 438),
     "el": (134327, 3344, 4433), "bg": (174444, 4082, 5060), "fr": (192304, 4320, 4866), "ko": (205640, 4441, 5637),

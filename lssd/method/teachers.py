@@ -1,7 +1,7 @@
 """The teacher pool of LSSD: for every teacher key (the non-English language of a pair) the epoch and value of
 its best per-pair dev loss, and a frozen copy of the model of that epoch.
 
-Rules (spec §1.4–§1.5):
+Rules (as the authors' fork keeps its teachers, github.com/OrangeInSouth/LSSD):
 
 * after each end-of-epoch validation, every key whose dev loss strictly improved (every key after epoch 1) points
   to a copy of the current weights; keys that improve in the same epoch share one copy; a copy that no key points

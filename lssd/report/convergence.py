@@ -1,4 +1,4 @@
-"""Convergence statistics of one run, from its history and records alone (spec §5, item 2).
+"""Convergence statistics of one run, from its history and records alone.
 
 For each pair: the epoch of its best dev loss, that loss, the loss at the epoch the overall dev loss picks
 (``checkpoint_best.pt``), their difference (the *distance to the pair's own best*), the number of epochs it was

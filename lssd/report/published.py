@@ -1,4 +1,4 @@
-"""Published reference numbers (BLEU), for the paper settings only (spec §4.2).
+"""Published reference numbers (BLEU), for the paper settings only.
 
 The LSSD paper's own tables could not be retrieved; these are the numbers the same authors published in
 Pareto-MD (Huang et al., ACL 2023): Table 1 (averages, LSSD reproduced with its released code; which LSSD
