@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import re
 import tarfile
 import threading
 import zipfile
@@ -125,15 +126,22 @@ def write_table(directory: Path, files: list[Path], table: Path) -> None:
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files`` (name → bytes); ``server.faults`` (name → kind) makes a file misbehave."""
+    """Serves ``server.files`` (name → bytes); ``server.faults`` (name → kind, or a list of kinds, one per
+    request, None for a good answer) makes a file misbehave. Answers ``Range: bytes=N-`` with 206 unless the fault
+    is ``no_range``; ``server.ranges`` records each request's range start (None: the whole file)."""
 
     def do_GET(self):  # noqa: N802 - the http.server API
         name = self.path.lstrip("/")
         self.server.requests.append(name)
         fault = self.server.faults.get(name)
+        if isinstance(fault, list):
+            fault = fault.pop(0) if fault else None
         if fault and fault.endswith("_once"):  # misbehave on the first request only
             del self.server.faults[name]
             fault = fault.removesuffix("_once")
+        wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        start = int(wanted.group(1)) if wanted and fault != "no_range" else None
+        self.server.ranges.append(start)
         data = self.server.files.get(name)
         if data is None or fault == "404":
             self.send_error(404, "Not Found")
@@ -146,11 +154,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(page)
             return
-        if fault == "corrupt":
-            data = bytes([data[0] ^ 0xFF]) + data[1:]
-        self.send_response(200)
+        if fault == "corrupt":  # the last byte: also wrong in the rest a resumed transfer asks for
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        whole = len(data)
+        if start is not None:
+            if start >= whole:
+                self.send_error(416, "Range Not Satisfiable")
+                return
+            data = data[start:]
+        self.send_response(200 if start is None else 206)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
+        if start is not None:
+            self.send_header("Content-Range", f"bytes {start}-{whole - 1}/{whole}")
         self.end_headers()
         if fault == "truncated":
             self.wfile.write(data[: len(data) // 2])
@@ -182,5 +198,6 @@ def serve(directory: Path, faults: dict | None = None):
     server.files = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
     server.faults = dict(faults or {})
     server.requests = []
+    server.ranges = []
     with running(server) as served:
         yield served

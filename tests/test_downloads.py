@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.server
+import io
 import json
 import os
 import shlex
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lssd.data import download as dl
+from lssd.data import transfer
 from tests import mirror
 from tests.helpers import REPO
 from tests.mirror import serve, write_table
@@ -62,7 +64,8 @@ def test_download_from_the_mirror_is_verified_and_renamed_into_place(served, tmp
     [
         ("html", "answered an HTML page"),
         ("404", "HTTP 404"),
-        ("truncated", "truncated body: received 51200 of 102400 bytes"),
+        # the second attempt resumes at byte 51200 and is cut half way through the rest, too
+        ("truncated", "truncated body: received 76800 of 102400 bytes"),
         ("corrupt", "checksum mismatch: sha256"),
     ],
 )
@@ -83,6 +86,43 @@ def test_a_transient_truncation_is_retried(served, tmp_path):
     with serve(served, faults={"archive.tgz": "truncated_once"}) as (url, server):
         dl.download(entry(), out, mirror=url, retries=2, pause=0)
     assert out.read_bytes() == PAYLOAD and len(server.requests) == 2
+
+
+def test_a_cut_transfer_resumes_where_it_stopped(served, tmp_path):
+    """The retry asks for the rest (an HTTP Range) and appends it; the checksum covers the whole file."""
+    out, log = tmp_path / "archive.tgz", io.StringIO()
+    with serve(served, faults={"archive.tgz": "truncated_once"}) as (url, server):
+        digests = dl.download(entry(), out, mirror=url, retries=2, pause=0, log=log)
+    assert out.read_bytes() == PAYLOAD and digests["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    assert server.ranges == [None, len(PAYLOAD) // 2]
+    assert "resuming at byte 51200 (HTTP 206)" in log.getvalue()
+
+
+def test_a_server_that_ignores_the_range_sends_the_whole_file_again(served, tmp_path):
+    out, log = tmp_path / "archive.tgz", io.StringIO()
+    with serve(served, faults={"archive.tgz": ["truncated", "no_range"]}) as (url, server):
+        dl.download(entry(), out, mirror=url, retries=2, pause=0, log=log)
+    assert out.read_bytes() == PAYLOAD and server.ranges == [None, None]
+    assert "the server ignores the Range: from the start (HTTP 200)" in log.getvalue()
+
+
+def test_a_resumed_transfer_whose_checksum_fails_starts_over_once_from_the_first_byte(served, tmp_path):
+    """The bytes kept from the cut attempt may not belong to what the server sends now: the whole file again."""
+    out = tmp_path / "archive.tgz"
+    with serve(served, faults={"archive.tgz": ["truncated", "corrupt", None]}) as (url, server):
+        dl.download(entry(), out, mirror=url, retries=3, pause=0, log=io.StringIO())
+    assert out.read_bytes() == PAYLOAD and server.ranges == [None, len(PAYLOAD) // 2, None]
+
+
+def test_progress_lines_give_bytes_share_rate_and_eta(served, tmp_path):
+    log = io.StringIO()
+    with serve(served) as (url, _):
+        dl.download(entry(), tmp_path / "archive.tgz", mirror=url, retries=0, log=log, every=0)
+    lines = [line for line in log.getvalue().splitlines() if " of 102.4 kB (" in line]
+    assert lines and lines[-1].startswith("  102.4 kB of 102.4 kB (100 %), ") and lines[-1].endswith("/s")
+    progress = transfer.Progress(None, total=4_000_000_000, start=0, clock=lambda: 100.0)
+    progress.began = 0.0  # 1 GB in 100 s: 10 MB/s, 300 s to go
+    assert progress.line(1_000_000_000) == "  1.0 GB of 4.0 GB (25 %), 10.0 MB/s, ETA 5 min 00 s"
 
 
 def test_wrong_size_in_the_table_is_an_error(served, tmp_path):

@@ -35,180 +35,36 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import collections
-import csv
 import ctypes
-import errno
-import hashlib
-import http.client
 import json
 import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from lssd.data.download_table import COLUMNS, Entry, read_table, resolve_url
+from lssd.data.transfer import (
+    MIN_RATE,
+    PROGRESS_SECONDS,
+    DownloadError,
+    Progress,
+    RateFloor,
+    open_url,
+    resumed_at,
+    stream,
+    write_error,
+)
 from lssd.io import atomic_path
 
-COLUMNS = ("name", "url", "bytes", "sha256", "md5", "provenance", "license")
-CHUNK = 1 << 20
+__all__ = ["COLUMNS", "MIN_RATE", "DownloadError", "Entry", "RateFloor", "download", "read_table", "resolve_url"]
+
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
-MIN_RATE = 1024.0  # bytes/s over the timeout window: a stall, far below any real link (1 MB/s is 1000 times more)
-NETWORK_ERRORS = (OSError, ValueError, http.client.HTTPException)  # IncompleteRead is an HTTPException
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-class DownloadError(RuntimeError):
-    """A download that failed; the message names the URL and the reason."""
-
-    def __init__(self, message: str, retry: bool = False):
-        super().__init__(message)
-        self.retry = retry
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    url: str
-    size: int | None
-    sha256: str
-    md5: str
-    provenance: str = ""
-    license: str = ""
-
-    @property
-    def pinned(self) -> bool:
-        return bool(self.sha256 or self.md5)
-
-
-def read_table(path: str | Path) -> dict[str, Entry]:
-    """Read the downloads table; a malformed row is an error naming the file and line."""
-    path = Path(path)
-    entries: dict[str, Entry] = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip() and line[0] != "#"]
-    if not lines:
-        raise ValueError(f"{path}: the downloads table is empty")
-    header = next(csv.reader([lines[0][1]], delimiter="\t"))
-    if tuple(header) != COLUMNS:
-        raise ValueError(f"{path}, line {lines[0][0]}: header must be {' '.join(COLUMNS)} (tab-separated)")
-    for number, line in lines[1:]:
-        fields = next(csv.reader([line.rstrip("\r\n")], delimiter="\t"))
-        where = f"{path}, line {number}"
-        if len(fields) != len(COLUMNS):
-            raise ValueError(f"{where}: {len(fields)} tab-separated fields, expected {len(COLUMNS)}")
-        row = dict(zip(COLUMNS, fields, strict=True))
-        name = row["name"]
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"{where}: name '{name}' must be a plain file name")
-        if name in entries:
-            raise ValueError(f"{where}: duplicate name '{name}'")
-        if not row["url"].startswith(("http://", "https://")):
-            raise ValueError(f"{where}: url '{row['url']}' is not an http(s) URL")
-        for key, length in (("sha256", 64), ("md5", 32)):
-            value = row[key]
-            if value and (len(value) != length or any(c not in "0123456789abcdef" for c in value)):
-                raise ValueError(f"{where}: {key} '{value}' is not {length} lowercase hex digits")
-        if row["bytes"] and not row["bytes"].isdigit():
-            raise ValueError(f"{where}: bytes '{row['bytes']}' is not a whole number")
-        entries[name] = Entry(
-            name=name,
-            url=row["url"],
-            size=int(row["bytes"]) if row["bytes"] else None,
-            sha256=row["sha256"],
-            md5=row["md5"],
-            provenance=row["provenance"],
-            license=row["license"],
-        )
-    return entries
-
-
-def resolve_url(entry: Entry, mirror: str | None) -> str:
-    """The URL to fetch: the table's, or ``<mirror>/<name>`` when a mirror is configured."""
-    if not mirror:
-        return entry.url
-    return mirror.rstrip("/") + "/" + entry.name
 
 
 def looks_like_html(head: bytes) -> bool:
     return head.lstrip().lower().startswith(HTML_STARTS)
-
-
-class RateFloor:
-    """Tells a stalled transfer: one whose last ``window`` seconds brought fewer than ``min_rate`` bytes a second."""
-
-    def __init__(self, window: float, min_rate: float, clock=time.monotonic):
-        self.window, self.min_rate, self.clock = window, min_rate, clock
-        self.samples = collections.deque([(clock(), 0)])  # (time, bytes received by then)
-
-    def stalled(self, received: int) -> str:
-        """Record that ``received`` bytes have arrived; a description of the stall, or "" while the rate is fine."""
-        now = self.clock()
-        if now - self.samples[-1][0] >= self.window / 32:  # a few dozen samples a window, however fast the reads
-            self.samples.append((now, received))
-        while len(self.samples) > 1 and self.samples[1][0] <= now - self.window:
-            self.samples.popleft()  # keep the newest sample at least a window old: the window's start
-        start, base = self.samples[0]
-        elapsed, recent = now - start, received - base
-        if self.min_rate <= 0 or elapsed < self.window or recent >= self.min_rate * elapsed:
-            return ""
-        return (
-            f"{recent} bytes in the last {elapsed:.0f} s ({recent / elapsed:.1f} bytes/s, below the floor of "
-            f"{self.min_rate:g} bytes/s)"
-        )
-
-
-def open_url(url: str, timeout: float):
-    request = urllib.request.Request(url, headers={"User-Agent": "lssd-pipeline"})
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as error:
-        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}", retry=error.code >= 500) from None
-    except (urllib.error.URLError, *NETWORK_ERRORS) as error:
-        reason = getattr(error, "reason", error)
-        raise DownloadError(f"{url}: could not connect ({reason})", retry=True) from None
-
-
-def write_error(url: str, part: Path, error: OSError) -> DownloadError:
-    """A failed write of the ``.part`` file: final, since another attempt would fail the same way."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        problem = "the disk is full" if error.errno == errno.ENOSPC else "the disk quota is used up"
-        return DownloadError(f"{url}: cannot write {part}: {problem} ({error.strerror}); free space there and rerun")
-    return DownloadError(f"{url}: cannot write {part} ({error.strerror or error})")
-
-
-def read_chunk(response, url: str, want: int, received: int) -> bytes:
-    try:
-        # read1: what has arrived, at most one socket read; read() would wait for a whole chunk, so that a
-        # trickling server would never give the stall check a chance to run
-        return response.read1(want)
-    except NETWORK_ERRORS as error:
-        raise DownloadError(
-            f"{url}: the transfer broke off after {received} bytes ({type(error).__name__}: {error})", retry=True
-        ) from None
-
-
-def stream(response, handle, url: str, entry: Entry, timeout: float, min_rate: float) -> tuple[int, bytes, dict]:
-    """Copy the body into ``handle``; returns (bytes received, the first 512 bytes, the digests)."""
-    sha256, md5 = hashlib.sha256(), hashlib.md5()
-    limit = None if entry.size is None else entry.size + 1  # one byte past the expected size: the body is too long
-    floor = RateFloor(timeout, min_rate)
-    received, head = 0, b""
-    while limit is None or received < limit:
-        chunk = read_chunk(response, url, CHUNK if limit is None else min(CHUNK, limit - received), received)
-        if not chunk:
-            break
-        head += chunk[: max(0, 512 - len(head))]
-        handle.write(chunk)
-        sha256.update(chunk)
-        md5.update(chunk)
-        received += len(chunk)
-        if stall := floor.stalled(received):
-            raise DownloadError(f"{url}: the transfer stalled after {received} bytes: {stall}", retry=True)
-    return received, head, {"sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
 
 
 def html_error(url: str, entry: Entry, received: int, content_type: str, head: bytes) -> DownloadError | None:
@@ -253,25 +109,45 @@ def check_body(url: str, entry: Entry, received: int, declared: str | None, cont
         )
 
 
-def fetch_once(url: str, part: Path, entry: Entry, timeout: float, min_rate: float = MIN_RATE) -> dict:
-    """One attempt: stream ``url`` into ``part`` and check it; returns the digests. Raises DownloadError."""
-    response = open_url(url, timeout)
+def fetch_once(
+    url: str, part: Path, entry: Entry, timeout: float, min_rate: float = MIN_RATE, log=None, every=PROGRESS_SECONDS
+) -> dict:
+    """One attempt: stream ``url`` into ``part`` (resuming after the bytes a cut attempt left there) and check
+    it; returns the digests. Raises DownloadError."""
+    offset = part.stat().st_size if part.exists() else 0
+    if entry.size is not None and offset >= entry.size:
+        offset = 0  # nothing left to ask for: the part is all there and was refused, so start over
+    response = open_url(url, timeout, offset)
     with response:
+        start = resumed_at(response, offset)
+        if offset and log:
+            how = f"resuming at byte {start}" if start else "the server ignores the Range: from the start"
+            print(f"  {how} (HTTP {response.status})", file=log, flush=True)
         declared = response.headers.get("Content-Length")
+        if start and declared is not None and declared.isdigit():
+            declared = str(start + int(declared))  # a 206's length is the rest's: compare whole files
         content_type = response.headers.get("Content-Type", "")
         check_announced(url, entry, declared, content_type)
+        total = entry.size or (int(declared) if declared and declared.isdigit() else None)
         try:
-            with open(part, "wb") as handle:
-                received, head, digests = stream(response, handle, url, entry, timeout, min_rate)
+            with open(part, "ab" if start else "wb") as handle:
+                progress = Progress(log, total, start, every) if log else None
+                received, head, digests = stream(
+                    response, handle, url, entry.size, timeout, min_rate, start=start, progress=progress
+                )
         except OSError as error:  # the reads' errors are DownloadErrors by now: this is the local disk
             raise write_error(url, part, error) from None
     check_body(url, entry, received, declared, content_type, head)
     for kind in ("sha256", "md5"):
         expected = getattr(entry, kind)
         if expected and digests[kind] != expected:
+            # after a resume the mismatch may be the seam (the file changed on the server): once more, whole
             raise DownloadError(
                 f"{url}: checksum mismatch: {kind} of the {received} bytes received is {digests[kind]}, "
                 f"expected {expected} (downloads table, {entry.name})"
+                + (f"; resumed at byte {start}" if start else ""),
+                retry=bool(start),
+                restart=bool(start),
             )
     return digests
 
@@ -285,19 +161,23 @@ def download(
     pause: float = 5.0,
     log=sys.stdout,
     min_rate: float = MIN_RATE,
+    every: float = PROGRESS_SECONDS,
 ) -> dict:
-    """Fetch ``entry`` to ``output`` (renamed into place only when verified); return its digests."""
+    """Fetch ``entry`` to ``output`` (renamed into place only when verified); return its digests. A retried
+    attempt continues where the cut one stopped; progress lines go to ``log`` every ``every`` seconds."""
     url = resolve_url(entry, mirror)
     output = Path(output)
     with atomic_path(output) as part:
         for attempt in range(1, retries + 2):
             print(f"downloading {url} (attempt {attempt})", file=log, flush=True)
             try:
-                digests = fetch_once(url, part, entry, timeout, min_rate)
+                digests = fetch_once(url, part, entry, timeout, min_rate, log, every)
                 break
             except DownloadError as error:
                 if not error.retry or attempt > retries:
                     raise
+                if error.restart:
+                    part.unlink(missing_ok=True)
                 print(f"  {error}; retrying in {pause * attempt:.0f} s", file=log, flush=True)
                 time.sleep(pause * attempt)
     if not entry.pinned:
