@@ -1,5 +1,5 @@
 # LSSD reproduction pipeline: data → SentencePiece → binarize → train → per-pair evaluation → tables.
-# Usage: snakemake --cores 2   (the demo; see README.md for the paper configs and cluster profiles)
+# Usage: snakemake --cores 2   (the demo; see docs/paper.md and docs/cluster.md for the paper configs and cluster profiles)
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,5 +1,5 @@
 """What ``benchmarks/rehearse_data.py`` prints: a rehearsal's records per job and stage, its Markdown table (the
-README's), and the growth fit over several rehearsals."""
+docs/paper.md's), and the growth fit over several rehearsals."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def summary(result: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-    """Per dataset and stage, as a Markdown table (the README's): jobs, their summed wall time per repeat and the
+    """Per dataset and stage, as a Markdown table (docs/paper.md's): jobs, their summed wall time per repeat and the
     largest job's peak memory (median, min–max over repeats), what the stage wrote."""
     groups: dict[tuple[str, str], dict[int, list[dict]]] = {}
     for record in result["records"]:

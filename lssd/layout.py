@@ -3,7 +3,7 @@ directory and checkpoint directory, the file names inside them, and the logs.
 
 Read by the rules (``workflow/rules/common.smk``: outputs, inputs and helpers), the status command, and the tests;
 a path template keeps the wildcards it is not given, for a rule's output. Changing a template here moves every
-user's results: the README (Outputs) describes this layout.
+user's results: docs/results.md (Outputs) describes this layout.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's static checks, as CI runs them before the tests: ruff (lint and format), snakefmt, and
-# Snakemake's own linter, whose one deliberate kind of warning (no per-rule conda environment: README, Linting) is
+# Snakemake's own linter, whose one deliberate kind of warning (no per-rule conda environment: docs/development.md, Linting) is
 # the only one allowed. Run in the project's environment (. .venv/bin/activate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ snakefmt --check workflow Snakefile
 lint=$(snakemake --lint 2>&1 || true)
 unexpected=$(grep -E '^\s*\* ' <<<"$lint" | grep -v 'Specify a conda environment or container' || true)
 if [ -n "$unexpected" ] || ! grep -q 'Lints for' <<<"$lint"; then
-    echo "snakemake --lint: lints other than the documented conda one (README, Linting):" >&2
+    echo "snakemake --lint: lints other than the documented conda one (docs/development.md, Linting):" >&2
     echo "$lint" >&2
     exit 1
 fi

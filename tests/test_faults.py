@@ -2,7 +2,7 @@
 middle of one, a Snakemake controller killed in the middle of the DAG, and the same run done twice.
 
 Every kill is a SIGKILL of the whole process group (Snakemake, the job's shell, ``lssd.run.train_run`` and
-fairseq-train), as a node failure or an OOM kill would do it; the recovery is the one the README documents
+fairseq-train), as a node failure or an OOM kill would do it; the recovery is the one docs/running.md documents
 (``--unlock`` for the stale lock, then the same command, with ``--rerun-incomplete`` if Snakemake asks for it).
 """
 

@@ -1,4 +1,4 @@
-"""The layout (lssd.layout): the paths users find their results under, as the README documents them, and the
+"""The layout (lssd.layout): the paths users find their results under, as docs/results.md documents them, and the
 run's names built from them."""
 
 import re
@@ -7,8 +7,8 @@ from lssd import layout
 from tests.helpers import REPO
 
 
-def test_every_output_path_is_the_one_the_readme_documents():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_every_output_path_is_the_one_the_docs_document():
+    readme = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
     outputs = readme.split("## Outputs", 1)[1].split("```", 2)[1]
     for name, template in layout.PATHS.items():
         if name in ("download", "spm_vocab", "encoded"):  # documented with their folder's line

@@ -111,7 +111,7 @@ def test_a_training_records_only_its_fairseq_arguments(workdir):
     """Snakemake replans a job whose recorded params changed, and it records every param that does not depend on
     the job's input or output files. The train rule records one: the fairseq arguments, what defines the model.
     Another param of the wildcards alone (the save dir, say) would be recorded too, and adding one in an upgrade
-    replans every finished training of every user (README, Upgrading)."""
+    replans every finished training of every user (docs/running.md, Upgrading the pipeline)."""
     records = [json.loads(path.read_text()) for path in (workdir / ".snakemake" / "metadata").iterdir()]
     trainings = [record for record in records if record.get("rule") == "train"]
     assert len(trainings) == 3 * 4  # a record per output (best, history, records) of each of the 4 runs
@@ -126,7 +126,7 @@ def test_lint_is_clean_but_for_the_documented_conda_warning():
 
 
 def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
-    """A run evaluated again (its evaluation directory deleted, as the README says): that evaluation, its
+    """A run evaluated again (its evaluation directory deleted, as docs/running.md says): that evaluation, its
     direction's table and significance test are planned, nothing else. A changed history: the tables, statistics
     and figures that read it. (Snakemake compares the content of small inputs: a mere touch plans nothing.)"""
     evaluation = workdir / "results" / "eval" / "demo" / "o2m" / "lssd_adaptive" / "seed1"

@@ -1,7 +1,7 @@
 """What each data job asks a cluster for: memory (``mem_mb``) and time (``runtime``, minutes), in one place.
 
 Every figure here comes from ``benchmarks/rehearse_data.py`` (the data half of ``config/paper.yaml`` run on
-paper-sized synthetic corpora in the real formats; README, "Paper scale, measured"): a job's peak memory and its
+paper-sized synthetic corpora in the real formats; docs/paper.md, "Data preparation at paper size, measured"): a job's peak memory and its
 wall time, fitted as a fixed part plus a part proportional to the size of what the job reads, in GB. The request
 is that fit times a margin, so that a dataset of another size (a user's own, a fraction of WMT) gets a request
 that follows its size instead of one guess for all. The margins cover what the fit does not see: slower cluster
@@ -42,7 +42,7 @@ class Cost:
     measured: str  # where the figures come from: the rehearsal run and machine
 
 
-# Measured with benchmarks/rehearse_data.py on a 2-vCPU Intel Xeon VM (README, "Data preparation at paper size,
+# Measured with benchmarks/rehearse_data.py on a 2-vCPU Intel Xeon VM (docs/paper.md, "Data preparation at paper size,
 # measured"): TED-8 at 100 % (3 runs), WMT-6 at 1 % and 10 % (3 runs each) and 30 % (1 run); GB = what the job
 # reads, as lssd.data.resources counts it for the request. Peak memory is the job's exact high-water mark.
 COSTS: dict[str, Cost] = {

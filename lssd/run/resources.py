@@ -1,6 +1,6 @@
 """What a training or an evaluation job asks a cluster for in host memory (``mem_mb``), in one place.
 
-The figures come from ``benchmarks/paper_training.py`` (README, "The training side at paper size, on CPU"): the
+The figures come from ``benchmarks/paper_training.py`` (docs/paper.md, "The training side at paper size, on CPU"): the
 paper's two models (``transformer_iwslt_de_en`` with TED-8's vocabularies, ``transformer_wmt_en_de`` with WMT-6's
 joint one), each measured in a fresh process on CPU:
 
@@ -11,7 +11,7 @@ joint one), each measured in a fresh process on CPU:
   file loaded to CPU, as fairseq and the plugin load them before moving them to the GPU): its peak RSS is the
   interpreter with its data (``TRAINING_FIXED_MB``) plus 16 bytes per parameter (the model built on CPU, 4; the
   checkpoint's weights and Adam's two moments, 12) plus 4 per parameter and pair (one fp32 teacher file each: a
-  full pool; on a GPU they are fp16, half). This arithmetic is checked against both measurements (README). A GPU
+  full pool; on a GPU they are fp16, half). This arithmetic is checked against both measurements (docs/paper.md). A GPU
   process also holds CUDA's own host memory (its libraries and context), which only a GPU can measure:
   ``CUDA_HOST_MB`` is an allowance for it, to be checked by the GPU verification (issue 28) when a GPU is lent.
 
