@@ -281,7 +281,7 @@ def test_one_trainer_per_run_the_second_names_the_holder(tmp_path, capsys):
 
 
 def test_the_disk_arithmetic_matches_a_real_checkpoint(trained):
-    """``lssd.run.disk`` (the disk figures of docs/paper.md) counts a real fairseq model's parameters exactly, and a full
+    """``lssd.run.disk`` (docs/paper.md's disk figures) counts a real fairseq model's parameters exactly, and a full
     checkpoint's size (fp32 weights and Adam's two moments) within the pickled settings' overhead."""
     import torch
 

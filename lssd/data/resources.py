@@ -1,11 +1,11 @@
 """What each data job asks a cluster for: memory (``mem_mb``) and time (``runtime``, minutes), in one place.
 
-Every figure here comes from ``benchmarks/rehearse_data.py`` (the data half of ``config/paper.yaml`` run on
-paper-sized synthetic corpora in the real formats; docs/paper.md, "Data preparation at paper size, measured"): a job's peak memory and its
-wall time, fitted as a fixed part plus a part proportional to the size of what the job reads, in GB. The request
-is that fit times a margin, so that a dataset of another size (a user's own, a fraction of WMT) gets a request
-that follows its size instead of one guess for all. The margins cover what the fit does not see: slower cluster
-nodes and shared file systems (time), and the spread between runs and text unlike the rehearsal's (memory).
+Every figure here comes from ``benchmarks/rehearse_data.py`` (the data half of ``config/paper.yaml`` run on paper-
+sized synthetic corpora in the real formats; docs/paper.md, "Data preparation at paper size, measured"): a job's
+peak memory and its wall time, fitted as a fixed part plus a part proportional to the size of what the job reads, in
+GB. The request is that fit times a margin, so that a dataset of another size (a user's own, a fraction of WMT) gets
+a request that follows its size instead of one guess for all. The margins cover what the fit does not see: slower
+cluster nodes and shared file systems (time), and the spread between runs and text unlike the rehearsal's (memory).
 
 ``job_resources`` is pure (sizes in, requests out) so that it can be tested without Snakemake; the rules call it
 through ``workflow/rules/common.smk`` with the size of the job's input as Snakemake passes it.
