@@ -1,6 +1,6 @@
 """Config checks run before any job (``workflow/rules/common.smk``): the JSON schema, strictly (integers are
-integers, override blocks validated as the blocks they override), a YAML key given twice, ``--config`` values typed
-as YAML, and the cross-references between blocks; every error names the key."""
+integers, override blocks validated as the blocks they override; ``lssd.config_errors``), a YAML key given twice,
+``--config`` values typed as YAML, and the cross-references between blocks; every error names the key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from lssd.config import DIRECTIONS, ConfigError, dataset_languages, method_settings
+from lssd.config_errors import check_schema, key_path, override_blocks
 from lssd.method.flags import CRITERION_ARGS, TASK_ARGS, is_lssd_method
 
 
@@ -39,86 +40,6 @@ def check_methods(config: dict) -> None:
             if is_lssd_method(method):
                 check_method_args(f"{where}.criterion_args", block.get("criterion_args") or {}, CRITERION_ARGS)
             check_method_args(f"{where}.task_args", block.get("task_args") or {}, TASK_ARGS)
-
-
-def key_path(path) -> str:
-    """``run.seeds[0]`` for jsonschema's path ``['run', 'seeds', 0]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def strict_validator(schema: dict):
-    """A validator of ``schema`` for which an integer is an int: jsonschema accepts 2.0 (and 1e20) as integers,
-    which fairseq and SentencePiece then reject, or read as something else, hours later."""
-    import jsonschema
-
-    base = jsonschema.validators.validator_for(schema)
-    checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
-    )
-    return jsonschema.validators.extend(base, type_checker=checker)(schema)
-
-
-def without_defaults(schema):
-    """The schema with every ``default`` removed (for override blocks: a default there would override)."""
-    if isinstance(schema, dict):
-        return {key: without_defaults(value) for key, value in schema.items() if key != "default"}
-    if isinstance(schema, list):
-        return [without_defaults(value) for value in schema]
-    return schema
-
-
-def override_blocks(config: dict):
-    """Every block of training overrides, with its key: the presets' by_direction, the methods' training."""
-    for name, preset in (config.get("trainings") or {}).items():
-        for direction, block in (preset.get("by_direction") or {}).items():
-            yield ["trainings", name, "by_direction", direction], block
-    for name, method in (config.get("methods") or {}).items():
-        for direction, block in (method.get("by_direction") or {}).items():
-            if (block or {}).get("training") is not None:
-                yield ["methods", name, "by_direction", direction, "training"], block["training"]
-        for dataset, by_direction in (method.get("by_dataset") or {}).items():
-            for direction, block in (by_direction or {}).items():
-                if (block or {}).get("training") is not None:
-                    yield ["methods", name, "by_dataset", dataset, direction, "training"], block["training"]
-
-
-def first_error(validator, instance, prefix=(), unknown="unknown setting") -> str | None:
-    """The first error, as ``key.path: message``; an unexpected key is named itself (``key.path.name: unknown``)."""
-    errors = sorted(validator.iter_errors(instance), key=lambda error: [str(p) for p in error.absolute_path])
-    if not errors:
-        return None
-    error = errors[0]
-    path = [*prefix, *error.absolute_path]
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        if extra:
-            return f"{key_path([*path, extra[0]])}: {unknown}"
-    where = key_path(path)
-    return f"{where}: {error.message}" if where else error.message
-
-
-def check_schema(config: dict, schema: dict) -> None:
-    """What Snakemake's schema validation lets through: floats where integers are meant, and the override blocks
-    (``trainings.<p>.by_direction.<d>``, ``methods.<m>...training``), which must satisfy the training schema's
-    types and bounds key by key (``max_epoch: 0`` would make fairseq train forever)."""
-    message = first_error(strict_validator(schema), config)
-    if message:
-        raise ConfigError(message)
-    training = without_defaults(schema["$defs"]["training"])
-    override = {
-        "$schema": schema.get("$schema"),
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {key: value for key, value in training["properties"].items() if key != "by_direction"},
-    }
-    validator = strict_validator(override)
-    for path, block in override_blocks(config):
-        message = first_error(validator, block or {}, path, unknown="unknown training setting")
-        if message:
-            raise ConfigError(message)
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -161,14 +82,25 @@ def typed_overrides(overrides: dict) -> dict:
     return {key: typed(value) for key, value in overrides.items()}
 
 
-def validate_config(config: dict, schema_path: str | Path) -> None:
-    """Every check that runs before any job, in order: the schema with Snakemake's validator (which also fills in
-    the defaults), the stricter schema checks, then the cross-references. Raises ConfigError (or Snakemake's
-    WorkflowError for a schema violation) naming the key."""
-    import snakemake.utils
+def config_sources(configfiles, overrides: dict | None = None) -> list[tuple[str, dict]]:
+    """Where the config's keys come from, in Snakemake's merge order, for the error messages: each config file
+    (``(path, its mapping)``), then the command line (``('--config', overrides)``)."""
+    sources = []
+    for path in configfiles:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+        sources.append((str(path), data if isinstance(data, dict) else {}))
+    if overrides:
+        sources.append(("--config", overrides))
+    return sources
 
-    snakemake.utils.validate(config, schema=str(schema_path))
-    check_schema(config, yaml.safe_load(Path(schema_path).read_text(encoding="utf-8")))
+
+def validate_config(config: dict, schema_path: str | Path, sources=None) -> None:
+    """Every check that runs before any job, in order: the schema, strictly, filling in its defaults
+    (``lssd.config_errors.check_schema``), then the cross-references. Raises ConfigError naming the key; for a
+    schema violation, each one's key path, where it was given (``sources``: :func:`config_sources`) and the
+    problem, one line each."""
+    check_schema(config, yaml.safe_load(Path(schema_path).read_text(encoding="utf-8")), sources)
     check(config)
 
 

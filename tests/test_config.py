@@ -44,11 +44,23 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["datasets"]["demo"]["languages"].update(xyz={"role": "low", "reference_size": 9}),
             "datasets.demo.languages.xyz: unknown language",
         ),
-        (lambda c: c["datasets"]["demo"]["spm"].update(vocab_size="big"), "['datasets']['demo']['spm']['vocab_size']"),
-        (lambda c: c["datasets"]["demo"]["spm"].update(recipe="bpe_per_pair"), "['datasets']['demo']['spm']['recipe']"),
-        (lambda c: c["run"].update(directions=["m2m"]), "['run']['directions'][0]"),
-        (lambda c: c["datasets"]["demo"].update(paper_setting="ted9"), "['datasets']['demo']['paper_setting']"),
-        (lambda c: c["trainings"]["demo_tiny"].update(max_epochs=3), "'max_epochs' was unexpected"),
+        (
+            lambda c: c["datasets"]["demo"]["spm"].update(vocab_size="big"),
+            "datasets.demo.spm.vocab_size: 'big' is not of type",
+        ),
+        (
+            lambda c: c["datasets"]["demo"]["spm"].update(recipe="bpe_per_pair"),
+            "datasets.demo.spm.recipe: 'bpe_per_pair' is not one of",
+        ),
+        (lambda c: c["run"].update(directions=["m2m"]), "run.directions[0]: 'm2m' is not one of"),
+        (
+            lambda c: c["datasets"]["demo"].update(paper_setting="ted9"),
+            "datasets.demo.paper_setting: 'ted9' is not one",
+        ),
+        (
+            lambda c: c["trainings"]["demo_tiny"].update(max_epochs=3),
+            "trainings.demo_tiny.max_epochs: unknown key 'max_epochs'; did you mean 'max_epoch'?",
+        ),
         (lambda c: c["run"].update(methods=["lssd_fancy"]), "run.methods[0]: unknown method 'lssd_fancy'"),
         (lambda c: c["datasets"]["demo"].update(training="big"), "datasets.demo.training: unknown training preset"),
         (
@@ -57,7 +69,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         ),
         (
             lambda c: c["methods"]["lssd_whole"]["by_direction"]["o2m"].update(weight=1),
-            "['methods']['lssd_whole']['by_direction']['o2m']",
+            "methods.lssd_whole.by_direction.o2m.weight: unknown key 'weight'",
         ),
         (
             lambda c: c["trainings"]["demo_tiny"]["by_direction"]["o2m"].update(max_epochs=3),
@@ -71,7 +83,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
             lambda c: c["methods"]["lssd_whole"].update(by_dataset={"demo": {"m2o": {"training": {"epochs": 5}}}}),
             "methods.lssd_whole.by_dataset.demo.m2o.training.epochs: unknown training setting",
         ),
-        (lambda c: c.update(downloads={"mirror": 5}), "['downloads']['mirror']"),
+        (lambda c: c.update(downloads={"mirror": 5}), "downloads.mirror: 5 is not of type 'string', 'null'"),
         (
             lambda c: c["methods"]["lssd_whole"]["criterion_args"].update(distillation_variant="fancy"),
             "methods.lssd_whole.criterion_args.distillation_variant: 'fancy' is not one of whole, selective, adaptive",
@@ -96,7 +108,7 @@ def test_the_demo_config_plans_the_whole_dag(tmp_path):
         ),
         (
             lambda c: c["datasets"]["demo"]["source"].update(kind="parallel_files"),
-            "['datasets']['demo']['source']",
+            "datasets.demo.source.path: missing; 'path' is a required key here",
         ),
         # override blocks: the training schema's types and bounds (max_epoch 0 would make fairseq train forever)
         (
@@ -284,7 +296,7 @@ def paper_edited(change):
         ),
         (
             lambda c: c["datasets"]["wmt6"]["source"]["corpora"]["tur"]["train"][0].pop("english"),
-            "'english' is a required property",
+            "train[0].english (from {config}): missing; 'english' is a required key here",
         ),
         (lambda c: c["downloads"].update(table="missing.tsv"), "downloads.table"),
     ],
@@ -292,6 +304,7 @@ def paper_edited(change):
 def test_bad_paper_config_is_rejected_naming_the_key(tmp_path, change, expected):
     result = dry_run(tmp_path, paper_edited(change))
     assert result.returncode != 0
+    expected = expected.format(config=tmp_path / "config.yaml")
     assert expected in result.stderr + result.stdout, (result.stderr + result.stdout)[-2000:]
     assert not (tmp_path / "results").exists()
 

@@ -40,8 +40,10 @@ run_dir = layout.run_dir
 try:
     config_checks.check_config_files(workflow.configfiles)
     # nested --config values arrive as strings ('1'): give them their YAML types before validating
-    snakemake.utils.update_config(config, config_checks.typed_overrides(dict(workflow.config_settings.config)))
-    config_checks.validate_config(config, SCHEMA)
+    overrides = config_checks.typed_overrides(dict(workflow.config_settings.config))
+    snakemake.utils.update_config(config, overrides)
+    # each schema error names the file or --config that gave the key
+    config_checks.validate_config(config, SCHEMA, sources=config_checks.config_sources(workflow.configfiles, overrides))
 except lssd_config.ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
 
