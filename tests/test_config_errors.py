@@ -13,23 +13,29 @@ DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 MISSPELT = "trainings.demo_tiny.max_epochs (from --config): unknown key 'max_epochs'; did you mean 'max_epoch'?"
 
 
-def undescribed(schema, path=()) -> list[str]:
-    """Every property of ``schema`` (at any depth, in $defs and if/then branches alike) without a description. An
-    ``if`` is a condition on a key described where the key is declared, so it is not walked."""
-    missing = []
+def declared(schema, containers=("properties",), skip=("if",), path=()):
+    """(dotted path, schema) of every key declared under one of ``containers`` at any depth ($defs and if/then
+    branches alike); ``skip``: keywords not walked (an ``if`` is a condition on a key declared elsewhere)."""
     if isinstance(schema, dict):
         for key, value in schema.items():
-            if key == "properties" and isinstance(value, dict):
+            if key in containers and isinstance(value, dict):
                 for name, subschema in value.items():
-                    if not (isinstance(subschema, dict) and str(subschema.get("description") or "").strip()):
-                        missing.append(".".join(map(str, (*path, name))))
-                    missing += undescribed(subschema, (*path, name))
-            elif key != "if":
-                missing += undescribed(value, (*path, key))
+                    yield ".".join(map(str, (*path, name))), subschema
+                    yield from declared(subschema, containers, skip, (*path, name))
+            elif key not in skip:
+                yield from declared(value, containers, skip, (*path, key))
     elif isinstance(schema, list):
         for index, item in enumerate(schema):
-            missing += undescribed(item, (*path, index))
-    return missing
+            yield from declared(item, containers, skip, (*path, index))
+
+
+def undescribed(schema) -> list[str]:
+    """Every property of ``schema`` without a description."""
+    return [
+        path
+        for path, subschema in declared(schema)
+        if not (isinstance(subschema, dict) and str(subschema.get("description") or "").strip())
+    ]
 
 
 def test_every_schema_property_has_a_description():
@@ -42,27 +48,17 @@ def test_the_description_walk_finds_an_undescribed_property():
     assert undescribed(schema) == ["b", "b.c", "$defs.d.allOf.0.then.e"]
 
 
-def stray_keys(schema, path=()) -> list[str]:
+def stray_keys(schema) -> list[str]:
     """Keys of a property's schema that are not JSON-schema keywords: what an unquoted comma in a flow mapping
     leaves (`{description: A, b., type: integer}` cuts the description at the comma and adds a key `b.`)."""
     from jsonschema import Draft202012Validator
 
     keywords = set(Draft202012Validator.META_SCHEMA["properties"]) | set(Draft202012Validator.VALIDATORS)
     keywords |= {"$defs", "definitions", "description", "default", "title", "examples"}
-    stray = []
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key in ("properties", "$defs", "patternProperties") and isinstance(value, dict):
-                for name, subschema in value.items():
-                    if isinstance(subschema, dict):
-                        stray += [".".join(map(str, (*path, name, k))) for k in subschema if k not in keywords]
-                    stray += stray_keys(subschema, (*path, name))
-            else:
-                stray += stray_keys(value, (*path, key))
-    elif isinstance(schema, list):
-        for index, item in enumerate(schema):
-            stray += stray_keys(item, (*path, index))
-    return stray
+    blocks = declared(schema, containers=("properties", "$defs", "patternProperties"), skip=())
+    return [
+        f"{path}.{key}" for path, block in blocks if isinstance(block, dict) for key in block if key not in keywords
+    ]
 
 
 def test_no_schema_description_is_cut_by_an_unquoted_comma():
