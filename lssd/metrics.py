@@ -88,6 +88,7 @@ class Metric:
     description: str  # in every evaluation JSON's "metrics"
     title: str | None = None  # the table's title; None: no table
     note: str = ""  # what the table's numbers are, printed under it (before TABLE_FOOTER)
+    higher_is_better: bool = True  # which computed mean per column a table marks as the best (TER: lower)
 
 
 PUBLISHED_METRIC = "spm_ref_bleu"  # the original scored against the SentencePiece'd references
@@ -139,6 +140,11 @@ def table_note(name: str) -> str:
     return f"{TABLES[name].note} {TABLE_FOOTER}"
 
 
+def signature_key(name: str) -> str:
+    """The key of a score's sacrebleu signature in an evaluation JSON (the tables print it under each table)."""
+    return f"{name}_signature"
+
+
 def score(hypotheses: list[str], references: list[str], target_lang: str, prefix: str = "") -> dict:
     """Every scorer's score (rounded to 4 decimals), signature and details of ``hypotheses`` against
     ``references``, keys prefixed with ``prefix`` (RAW or SPM_REF)."""
@@ -149,7 +155,7 @@ def score(hypotheses: list[str], references: list[str], target_lang: str, prefix
         computed = scorer.make(target_lang)
         value = computed.corpus_score(hypotheses, [references])
         result[name] = round(value.score, 4)
-        result[f"{name}_signature"] = str(computed.get_signature())
+        result[signature_key(name)] = str(computed.get_signature())
         if scorer.details:
             result[f"{name}_details"] = scorer.details(value)
     return {prefix + key: value for key, value in result.items()}

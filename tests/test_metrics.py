@@ -39,7 +39,9 @@ def with_ter(monkeypatch):
     from sacrebleu.metrics import TER
 
     monkeypatch.setitem(metrics.SCORERS, "ter", metrics.Scorer(lambda lang: TER()))
-    ter = metrics.Metric("ter", "TER against the raw references (standard)", title="TER", note="TER (sacrebleu).")
+    ter = metrics.Metric(
+        "ter", "TER against the raw references (standard)", title="TER", note="TER (sacrebleu).", higher_is_better=False
+    )
     monkeypatch.setitem(metrics.METRICS, "ter", ter)
     monkeypatch.setitem(metrics.METRICS, "spm_ref_ter", dataclasses.replace(ter, name="spm_ref_ter", title=None))
     monkeypatch.setitem(metrics.TABLES, "ter", ter)
@@ -66,4 +68,4 @@ def test_a_new_metric_is_one_entry_in_the_registry(with_ter, tmp_path):
     for ext in ("csv", "md", "tex"):
         assert (tmp_path / "out" / f"o2m.ter.{ext}").exists()
     markdown = (tmp_path / "out" / "o2m.ter.md").read_text()
-    assert "demo o2m TER" in markdown and "TER (sacrebleu)." in markdown and "| lssd_whole | 40.00 |" in markdown
+    assert "demo o2m TER" in markdown and "TER (sacrebleu)." in markdown and "| LSSD-Whole | **40.00** |" in markdown

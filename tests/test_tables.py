@@ -1,11 +1,13 @@
 """Result tables from per-pair evaluation files: averages, seeds, significance marks, published rows."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lssd.report import tables
+from lssd import metrics
+from lssd.report import table_render, tables
 
 MANIFEST = {
     "pivot": "eng",
@@ -104,16 +106,24 @@ def test_cli_writes_csv_markdown_latex_with_std_and_significance(tmp_path):
     whole = frame[frame["method"] == "lssd_whole"].iloc[0]
     assert bool(whole["bos_significant"]) and not bool(whole["fra_significant"])
     markdown = text_of(tmp_path / "out" / "o2m.bleu.md")
-    assert "| baseline | 30.00 ± 0.00 | 21.00 ± 1.41 | 11.00 ± 1.41 |" in markdown
-    assert "| lssd_whole | 2.00 | 3.00 | 1.00† |" in markdown
+    # shown by the paper's names (the CSV keeps the config keys); the baseline is best in every column: bold
+    assert "| Baseline | **30.00 ± 0.00** | **21.00 ± 1.41** | **11.00 ± 1.41** |" in markdown
+    assert "| LSSD-Whole | 2.00 | 3.00 | 1.00† |" in markdown
+    assert "Bold: the best computed mean per column." in markdown
+    assert frame["title"].tolist() == ["Baseline", "LSSD-Whole"]
+    assert frame["fra_best"].tolist() == [True, False]
     latex = (tmp_path / "out" / "o2m.bleu.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex and "1.00$^\\dagger$" in latex
-    assert "lssd\\_whole" in latex
+    assert "LSSD-Whole & 2.00" in latex and "lssd\\_whole" not in latex
+    assert "\\textbf{30.00 $\\pm$ 0.00}" in latex
     chrf = (tmp_path / "out" / "o2m.chrf.md").read_text()
     assert "†" not in chrf.split("\n\n")[1]  # significance is tested on BLEU
-    assert "| baseline | 49.00 ± 0.00 |" in text_of(tmp_path / "out" / "o2m.chrfpp.md")
+    assert "| Baseline | **49.00 ± 0.00** |" in text_of(tmp_path / "out" / "o2m.chrfpp.md")
     paper = text_of(tmp_path / "out" / "o2m.spm_ref_bleu.md")
-    assert "| baseline | 31.00 ± 0.00 | 22.00 ± 1.41 | 12.00 ± 1.41 |" in paper and "comparable with the paper" in paper
+    assert (
+        "| Baseline | **31.00 ± 0.00** | **22.00 ± 1.41** | **12.00 ± 1.41** |" in paper
+        and "comparable with the paper" in paper
+    )
 
 
 def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
@@ -138,8 +148,11 @@ def test_published_numbers_are_never_written_into_computed_rows(tmp_path):
     assert baseline_delta["avg"] == pytest.approx(62 / 3 + 1 - 22.75, abs=1e-4)
     whole_delta = difference[difference["method"] == "Δ lssd_whole − published LSSD (variant not stated)"].iloc[0]
     assert whole_delta["avg"] == pytest.approx(3.0 - 23.55) and pd.isna(whole_delta["fra"])
+    assert whole_delta["title"] == "Δ LSSD-Whole − published LSSD (variant not stated)"
     markdown = text_of(tmp_path / "out" / "o2m.spm_ref_bleu.md")
+    # a published number above ours is not bold: bold is the best of our computed rows only
     assert "| *published: Temperature τ=1* | 40.26 |" in markdown
+    assert "| *Δ LSSD-Whole − published LSSD (variant not stated)* |" in markdown
     assert "Pareto-MD" in frame["source"].iloc[2]
     latex = (tmp_path / "out" / "o2m.spm_ref_bleu.tex").read_text()
     # booktabs: a rule under the header, one before the published rows and one before the Δ rows
@@ -196,3 +209,105 @@ def test_a_damaged_evaluation_file_names_itself_and_what_to_do(tmp_path, capsys,
     advice = f"delete the run's evaluation directory {tmp_path} and run snakemake again"
     assert error.startswith(f"error: {paths[2]}: ") and advice in error, error
     assert not list(tmp_path.glob("t.*"))
+
+
+def computed(method, cells):
+    return {
+        "kind": "computed",
+        "label": method,
+        "title": table_render.method_title(method),
+        "source": "1 seed(s)",
+        "cells": {column: (value, None, False) for column, value in cells.items()},
+    }
+
+
+def test_the_best_computed_mean_per_column_is_bold_ties_all_and_published_rows_never():
+    columns = ["fra", "avg"]
+    rows = [
+        computed("baseline", {"fra": 14.2, "avg": 9.0}),
+        computed("lssd_whole", {"fra": 14.2001, "avg": 11.5}),  # a tie as shown (2 decimals): both bold
+        computed("my_variant", {"fra": 10.0, "avg": 8.0}),  # not a paper method: shown by its key
+        {
+            "kind": "published",
+            "label": "published: X",
+            "title": "published: X",
+            "source": "paper",
+            "cells": {"fra": (40.0, None, False), "avg": (30.0, None, False)},
+        },
+    ]
+    markdown = " ".join(table_render.render_markdown(rows, columns, "t", "n").split())
+    assert "| Baseline | **14.20** | 9.00 |" in markdown
+    assert "| LSSD-Whole | **14.20** | **11.50** |" in markdown
+    assert "| my_variant | 10.00 | 8.00 |" in markdown
+    assert "| *published: X* | 40.00 | 30.00 |" in markdown
+    latex = table_render.render_latex(rows, columns, "t", "n")
+    assert latex.count("\\textbf{") == 3 and "Baseline & \\textbf{14.20} & 9.00" in latex
+    assert "\\textbf{40.00}" not in latex
+    frame = table_render.render_csv(rows, columns)
+    assert frame["method"].tolist() == ["baseline", "lssd_whole", "my_variant", "published: X"]
+    assert frame["fra_best"].tolist()[:3] == [True, True, False] and pd.isna(frame["fra_best"].iloc[3])
+    assert frame["avg_best"].tolist()[:3] == [False, True, False]
+
+
+def test_a_single_computed_row_is_not_bold_and_the_note_does_not_claim_it(tmp_path):
+    rows = [computed("baseline", {"fra": 14.2})]
+    table_render.write_tables(rows, ["fra"], tmp_path / "m2o", "bleu", "t")
+    markdown = (tmp_path / "m2o.bleu.md").read_text()
+    assert "| 14.20 |" in markdown and "**" not in markdown and table_render.BEST_NOTE not in markdown
+    assert not pd.read_csv(tmp_path / "m2o.bleu.csv")["fra_best"].any()
+
+
+def signed_results(tmp_path, languages):
+    """Evaluation files carrying the signatures lssd.metrics.score writes (tok:zh for a Chinese target)."""
+    paths = []
+    for method, offset in (("baseline", 0.0), ("lssd_whole", 1.0)):
+        for lang in languages:
+            scores = metrics.score(["a cat sat"], ["a cat sat down"], lang)
+            scores |= metrics.score(["a cat sat"], ["a cat sat down"], lang, metrics.SPM_REF)
+            row = {"method": method, "seed": 1, "pair": f"eng-{lang}", "split": "test", **scores}
+            row |= {name: 10.0 + offset for name in metrics.TABLES}
+            path = tmp_path / f"{method}.eng-{lang}.json"
+            path.write_text(json.dumps(row))
+            paths.append(str(path))
+    sizes = {lang: {"role": "low", "sizes": {"train": 100 - index}} for index, lang in enumerate(languages)}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"pivot": "eng", "languages": sizes}))
+    argv = ["--manifest", str(manifest), "--methods", "baseline,lssd_whole", "--out-prefix", str(tmp_path / "o2m")]
+    assert tables.main([*argv, *paths]) == 0
+    return tmp_path / "o2m"
+
+
+def test_one_signature_is_printed_under_every_table(tmp_path):
+    prefix = signed_results(tmp_path, ["fra", "bos"])
+    markdown = (tmp_path / "o2m.bleu.md").read_text()
+    (line,) = [line for line in markdown.splitlines() if "signature" in line]
+    assert line.startswith("sacrebleu signature: `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert "nw:2" in (tmp_path / "o2m.chrfpp.md").read_text() and "nw:0" in (tmp_path / "o2m.chrf.md").read_text()
+    assert "tok:13a" in (tmp_path / "o2m.spm_ref_bleu.md").read_text()
+    latex = (tmp_path / "o2m.bleu.tex").read_text()
+    assert "% sacrebleu signature: nrefs:1|case:mixed|eff:no|tok:13a" in latex
+    assert "| LSSD-Whole | **11.00** |" in " ".join(Path(f"{prefix}.bleu.md").read_text().split())
+
+
+def test_distinct_signatures_are_listed_with_the_pairs_they_apply_to(tmp_path):
+    signed_results(tmp_path, ["fra", "zho", "bos"])
+    markdown = (tmp_path / "o2m.bleu.md").read_text()
+    lines = markdown.splitlines()
+    start = lines.index("sacrebleu signatures:")
+    first, second = lines[start + 1 : start + 3]
+    assert first.startswith("- `nrefs:1|case:mixed|eff:no|tok:13a|") and first.endswith("`: eng-fra, eng-bos")
+    assert second.startswith("- `nrefs:1|case:mixed|eff:no|tok:zh|") and second.endswith("`: eng-zho")
+    # chrF does not tokenize: one signature for all pairs
+    assert "sacrebleu signature: `" in (tmp_path / "o2m.chrf.md").read_text()
+    latex = (tmp_path / "o2m.bleu.tex").read_text()
+    assert "% - nrefs:1|case:mixed|eff:no|tok:zh|" in latex and latex.count("% - ") == 2
+
+
+def test_evaluation_files_without_signatures_still_make_the_tables(tmp_path):
+    """Files written before the signatures were kept: the tables render, without a signature line."""
+    results = tables.load_results(write_results(tmp_path, ROWS))
+    assert results["bleu_signature"].isna().all()
+    assert tables.table_signatures(results, "bleu", ["fra", "mkd", "bos"], "eng") == {}
+    run_cli(tmp_path)
+    markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
+    assert "| LSSD-Whole |" in markdown and "signature" not in markdown

@@ -8,6 +8,11 @@ first). ``†`` marks a significant gain over the baseline (paired bootstrap on 
 differences of our numbers to them; the CSV's ``kind`` column says which row is which
 (``computed | published | difference``): a published number is never in a computed row.
 
+Rows are shown by the paper's method names (``table_render.method_title``; the CSV's ``method`` column keeps the
+config key, ``title`` the name shown); the best computed mean per column is bold (``<column>_best`` in the CSV);
+under each table, the metric's sacrebleu signature(s) from the evaluation files, with their pairs when they differ.
+Rendering: ``lssd.report.table_render``.
+
 Four tables (lssd.metrics.TABLES): ``bleu`` (sacreBLEU against the raw references, the standard number;
 it carries the significance marks), ``spm_ref_bleu`` (against the references rebuilt from the binarized test set,
 as the original scored: the published and Δ rows are in this table only), ``chrf`` and ``chrfpp`` (chrF++).
@@ -28,9 +33,21 @@ from pathlib import Path
 import pandas as pd
 
 from lssd.config import pair_language
-from lssd.io import atomic_path, read_json, run_cli
-from lssd.metrics import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, SIGNIFICANT, TABLES, table_note
+from lssd.io import read_json, run_cli
+from lssd.metrics import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLES, signature_key
 from lssd.report.published import compared_with, published_rows
+
+# the rendering lives in table_render (this module's size); its names stay importable from here
+from lssd.report.table_render import (  # noqa: F401
+    display_frame,
+    format_cell,
+    latex_symbols,
+    method_title,
+    render_csv,
+    render_latex,
+    render_markdown,
+    write_tables,
+)
 
 AVERAGE, LOW_AVERAGE, HIGH_AVERAGE = "avg", "low_avg", "high_avg"
 
@@ -42,8 +59,26 @@ def load_results(paths: list[Path]) -> pd.DataFrame:
         # a run's evaluation files are one job's output (its directory): that job is redone as a whole
         advice = f"delete the run's evaluation directory {path.parent} and run snakemake again (it is evaluated again)"
         result = read_json(path, required=keys, advice=advice)
-        rows.append({key: result[key] for key in keys})
+        # signatures are optional: evaluation files written before they were kept still make a table
+        signatures = {signature_key(metric): result.get(signature_key(metric)) for metric in TABLES}
+        rows.append({**{key: result[key] for key in keys}, **signatures})
     return pd.DataFrame(rows)
+
+
+def table_signatures(results: pd.DataFrame, metric: str, languages: list[str], pivot: str) -> dict[str, list[str]]:
+    """``{signature: [pair, ...]}`` of a metric over the table's runs, pairs in column order; pairs whose files
+    carry no signature are left out (no signature at all: ``{}``)."""
+    column = signature_key(metric)
+    if column not in results:
+        return {}
+    order = {lang: index for index, lang in enumerate(languages)}
+    signed = results.dropna(subset=[column])
+    pairs = sorted(set(zip(signed["pair"], signed[column], strict=True)))
+    pairs.sort(key=lambda item: (order.get(pair_language(item[0], pivot), len(order)), item[0]))
+    signatures: dict[str, list[str]] = {}
+    for pair, signature in pairs:
+        signatures.setdefault(signature, []).append(pair)
+    return signatures
 
 
 def languages_by_training_size(manifest: dict) -> list[str]:
@@ -138,12 +173,12 @@ def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None
             deviation = std.loc[method, column] if seeds[method] > 1 else None
             cells[column] = (mean.loc[method, column], deviation, marks.get((method, column), False))
         source = f"{seeds[method]} seed(s){sampled}"
-        rows.append({"kind": "computed", "label": method, "source": source, "cells": cells})
+        title = method_title(method)
+        rows.append({"kind": "computed", "label": method, "title": title, "source": source, "cells": cells})
     for row in published:
         cells = {c: (row["values"][c], None, False) for c in columns if c in row["values"]}
-        rows.append(
-            {"kind": "published", "label": f"published: {row['name']}", "source": row["source"], "cells": cells}
-        )
+        label = f"published: {row['name']}"
+        rows.append({"kind": "published", "label": label, "title": label, "source": row["source"], "cells": cells})
     for row in published:
         compare = compared_with(row, temperature)
         targets = [compare] if compare in mean.index else []
@@ -155,97 +190,9 @@ def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None
                 for c in columns
                 if c in row["values"] and not math.isnan(mean.loc[method, c])
             }
-            label = f"Δ {method} − published {row['name']}"
-            rows.append({"kind": "difference", "label": label, "source": row["source"], "cells": cells})
+            label, title = (f"Δ {name} − published {row['name']}" for name in (method, method_title(method)))
+            rows.append({"kind": "difference", "label": label, "title": title, "source": row["source"], "cells": cells})
     return rows
-
-
-def format_cell(cell, plus=False) -> str:
-    if cell is None:
-        return ""
-    value, deviation, significant = cell
-    text = f"{value:+.2f}" if plus else f"{value:.2f}"
-    if deviation is not None and not math.isnan(deviation):
-        text += f" ± {deviation:.2f}"
-    return text + (SIGNIFICANT if significant else "")
-
-
-def render_csv(rows, columns) -> pd.DataFrame:
-    records = []
-    for row in rows:
-        record = {"method": row["label"], "kind": row["kind"], "source": row["source"]}
-        for column in columns:
-            cell = row["cells"].get(column)
-            record[column] = None if cell is None else round(float(cell[0]), 4)
-            if row["kind"] == "computed":
-                record[f"{column}_std"] = None if cell is None or cell[1] is None else round(float(cell[1]), 4)
-                record[f"{column}_significant"] = bool(cell[2]) if cell is not None else False
-        records.append(record)
-    return pd.DataFrame(records)
-
-
-def display_frame(rows, columns) -> pd.DataFrame:
-    """The table as it is shown: one row per table row, the cells formatted (Δ rows signed)."""
-    records = []
-    for row in rows:
-        plus = row["kind"] == "difference"
-        records.append([row["label"], *(format_cell(row["cells"].get(c), plus) for c in columns)])
-    return pd.DataFrame(records, columns=["method", *columns])
-
-
-def render_markdown(rows, columns, title, note) -> str:
-    frame = display_frame(rows, columns)
-    italic = [row["kind"] != "computed" for row in rows]
-    frame["method"] = [
-        f"*{label}*" if slanted else label for label, slanted in zip(frame["method"], italic, strict=True)
-    ]
-    # disable_numparse: the cells are already formatted ("14.20", "+3.57"); tabulate would reformat numbers
-    table = frame.to_markdown(index=False, colalign=("left", *["right"] * len(columns)), disable_numparse=True)
-    return "\n".join([f"### {title}", "", table, "", note, ""])
-
-
-LATEX_SYMBOLS = (
-    ("†", r"$^\dagger$"),
-    ("±", r"$\pm$"),
-    ("Δ", r"$\Delta$"),
-    ("−", "--"),
-    ("τ", r"$\tau$"),
-    ("χ", r"$\chi$"),
-)
-
-
-def latex_symbols(text: str) -> str:
-    """The symbols of the tables in LaTeX math (after pandas escaped the text)."""
-    for char, replacement in LATEX_SYMBOLS:
-        text = text.replace(char, replacement)
-    return text
-
-
-def render_latex(rows, columns, title, note) -> str:
-    """booktabs LaTeX (pandas' Styler), a rule between the computed, published and Δ rows."""
-    frame = display_frame(rows, columns).rename(columns={"method": "Method"})
-    italic = pd.IndexSlice[[index for index, row in enumerate(rows) if row["kind"] != "computed"], ["Method"]]
-    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
-    styler = styler.map(lambda _: "textit:--rwrap;", subset=italic)
-    lines = styler.to_latex(hrules=True, column_format="l" + "r" * len(columns)).splitlines()
-    body = lines.index(r"\midrule") + 1
-    for offset in reversed(range(1, len(rows))):
-        if rows[offset]["kind"] != rows[offset - 1]["kind"]:
-            lines.insert(body + offset, r"\midrule")
-    escaped_note = note
-    for char, replacement in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        escaped_note = escaped_note.replace(char, replacement)
-    return latex_symbols("\n".join([f"% {title}", *lines, f"% {escaped_note}", ""]))
-
-
-def write_tables(rows, columns, prefix: Path, metric: str, title: str) -> None:
-    note = table_note(metric)
-    with atomic_path(f"{prefix}.{metric}.csv") as tmp:
-        render_csv(rows, columns).to_csv(tmp, index=False)
-    with atomic_path(f"{prefix}.{metric}.md") as tmp:
-        tmp.write_text(render_markdown(rows, columns, title, note), encoding="utf-8")
-    with atomic_path(f"{prefix}.{metric}.tex") as tmp:
-        tmp.write_text(render_latex(rows, columns, title, note), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             mean, std, seeds, marked, published, methods, temperature=args.temperature, lssd_methods=args.lssd_methods
         )
         title = f"{args.title} {TABLES[metric].title}".strip()
-        write_tables(rows, list(mean.columns), args.out_prefix, metric, title)
+        signatures = table_signatures(results[results["method"].isin(methods)], metric, languages, manifest["pivot"])
+        write_tables(rows, list(mean.columns), args.out_prefix, metric, title, signatures)
         print(render_markdown(rows, list(mean.columns), metric, ""))
     return 0
 
