@@ -82,7 +82,7 @@ def test_report_files_and_html_report(workdir):
         for name in ("convergence", "convergence_summary"):
             assert (results / "tables" / "demo" / f"{direction}.{name}.csv").exists()
         latex = (results / "tables" / "demo" / f"{direction}.bleu.tex").read_text()
-        assert "\\toprule" in latex and "lssd\\_adaptive" in latex
+        assert "\\toprule" in latex and "LSSD-Adaptive" in latex and "\\textbf{" in latex
         significance = json.loads((results / "significance" / "demo" / direction / "lssd_adaptive.json").read_text())
         assert len(significance["pairs"]) == 2
         assert all(0 <= test["p_value"] <= 1 for test in significance["pairs"].values())
