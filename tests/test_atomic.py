@@ -66,7 +66,15 @@ def test_data_spm_and_download(tmp_path, monkeypatch):
 
 def test_tables_and_figures(tmp_path, killed_at_rename):
     out = tmp_path / "out"
-    rows = [{"kind": "computed", "label": "baseline", "source": "1 seed(s)", "cells": {"fra": (30.0, None, False)}}]
+    rows = [
+        {
+            "kind": "computed",
+            "label": "baseline",
+            "title": "Baseline",
+            "source": "1 seed(s)",
+            "cells": {"fra": (30.0, None, False)},
+        }
+    ]
     with pytest.raises(Killed):
         tables.write_tables(rows, ["fra"], out / "m2o", "bleu", "demo")
     history = {"fra-eng": [3.0, 2.5, 2.7], "all": [3.0, 2.5, 2.7]}

@@ -48,6 +48,9 @@ def test_convergence_tables_are_written(tmp_path):
     assert [cell.strip() for cell in row.strip("|").split("|")][:3] == ["baseline seed1", "b-eng", "4"]
     assert "0.300" in row
     assert "best_epoch_range" in (tmp_path / "m2o.convergence_summary.csv").read_text()
+    page = " ".join((tmp_path / "m2o.convergence.html").read_text().split())
+    assert "<h3>toy m2o: convergence</h3>" in page and "<td>baseline seed1</td> <td>b-eng</td> <td>4</td>" in page
+    assert "0.300" in page and "<p>Per pair: best epoch" in page
 
 
 MANIFEST = {"pivot": "eng", "languages": {"a": {"role": "low"}, "b": {"role": "high"}}}

@@ -235,15 +235,16 @@ def test_the_best_computed_mean_per_column_is_bold_ties_all_and_published_rows_n
             "cells": {"fra": (40.0, None, False), "avg": (30.0, None, False)},
         },
     ]
-    markdown = " ".join(table_render.render_markdown(rows, columns, "t", "n").split())
+    best = table_render.best_columns(rows, columns)
+    markdown = " ".join(table_render.render_markdown(rows, columns, "t", "n", best).split())
     assert "| Baseline | **14.20** | 9.00 |" in markdown
     assert "| LSSD-Whole | **14.20** | **11.50** |" in markdown
     assert "| my_variant | 10.00 | 8.00 |" in markdown
     assert "| *published: X* | 40.00 | 30.00 |" in markdown
-    latex = table_render.render_latex(rows, columns, "t", "n")
+    latex = table_render.render_latex(rows, columns, "t", "n", best)
     assert latex.count("\\textbf{") == 3 and "Baseline & \\textbf{14.20} & 9.00" in latex
     assert "\\textbf{40.00}" not in latex
-    frame = table_render.render_csv(rows, columns)
+    frame = table_render.render_csv(rows, columns, best)
     assert frame["method"].tolist() == ["baseline", "lssd_whole", "my_variant", "published: X"]
     assert frame["fra_best"].tolist()[:3] == [True, True, False] and pd.isna(frame["fra_best"].iloc[3])
     assert frame["avg_best"].tolist()[:3] == [False, True, False]
@@ -311,3 +312,29 @@ def test_evaluation_files_without_signatures_still_make_the_tables(tmp_path):
     run_cli(tmp_path)
     markdown = (tmp_path / "out" / "o2m.bleu.md").read_text()
     assert "| LSSD-Whole |" in markdown and "signature" not in markdown
+
+
+def test_the_html_table_shows_titles_bold_best_escaped_text_and_the_note(tmp_path):
+    """The page Snakemake's report shows inline: same rows and marks as the Markdown, text escaped, the note's
+    `code` and list kept."""
+    rows = [
+        computed("baseline", {"fra": 14.2, "avg": 9.0}),
+        computed("a<b&c", {"fra": 15.0, "avg": 8.0}),
+        {
+            "kind": "published",
+            "label": "published: X",
+            "title": "published: X",
+            "source": "paper",
+            "cells": {"fra": (40.0, None, False), "avg": (30.0, None, False)},
+        },
+    ]
+    signatures = {"nrefs:1|tok:13a": ["eng-fra"], "nrefs:1|tok:zh": ["eng-zho"]}
+    markdown = table_render.write_tables(rows, ["fra", "avg"], tmp_path / "o2m", "bleu", "demo <o2m>", signatures)
+    page = (tmp_path / "o2m.bleu.html").read_text()
+    assert markdown == (tmp_path / "o2m.bleu.md").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<h3>demo &lt;o2m&gt;</h3>" in page
+    assert '<tr class="computed"><td>Baseline</td><td>14.20</td><td><b>9.00</b></td></tr>' in page
+    assert '<tr class="computed"><td>a&lt;b&amp;c</td><td><b>15.00</b></td><td>8.00</td></tr>' in page
+    assert '<tr class="published"><td>published: X</td><td>40.00</td><td>30.00</td></tr>' in page
+    assert "<li><code>nrefs:1|tok:zh</code>: eng-zho</li>" in page and table_render.BEST_NOTE in page
+    assert page.count("<b>") == 2

@@ -83,6 +83,8 @@ def test_report_files_and_html_report(workdir):
             assert (results / "tables" / "demo" / f"{direction}.{name}.csv").exists()
         latex = (results / "tables" / "demo" / f"{direction}.bleu.tex").read_text()
         assert "\\toprule" in latex and "LSSD-Adaptive" in latex and "\\textbf{" in latex
+        page = (results / "tables" / "demo" / f"{direction}.bleu.html").read_text()
+        assert "<td>LSSD-Adaptive</td>" in page and "<td><b>" in page and "sacrebleu signature" in page
         significance = json.loads((results / "significance" / "demo" / direction / "lssd_adaptive.json").read_text())
         assert len(significance["pairs"]) == 2
         assert all(0 <= test["p_value"] <= 1 for test in significance["pairs"].values())
@@ -93,10 +95,11 @@ def test_report_files_and_html_report(workdir):
     assert "report.html" in names
     for direction in ("m2o", "o2m"):
         for metric in ("bleu", "spm_ref_bleu", "chrf", "chrfpp"):
-            for ext in ("csv", "md", "tex"):
+            for ext in ("csv", "md", "tex", "html"):
                 assert f"{direction}.{metric}.{ext}" in names
         for name in ("convergence", "convergence_summary"):
-            assert f"{direction}.{name}.csv" in names and f"{direction}.{name}.md" in names
+            for ext in ("csv", "md", "html"):
+                assert f"{direction}.{name}.{ext}" in names
     for name in ("curves", "compare", "distillation"):  # one per direction
         assert names.count(f"{name}.png") == 2 and names.count(f"{name}.pdf") == 2
 

@@ -75,10 +75,11 @@ def run_summary(rows: Sequence[Mapping]) -> dict:
 
 
 def write_tables(runs: Sequence[tuple[str, Mapping, Mapping | None]], prefix, title: str) -> None:
-    """``<prefix>.convergence.{csv,md}`` (per run and pair) and ``<prefix>.convergence_summary.{csv,md}``."""
+    """``<prefix>.convergence.{csv,md,html}`` (per run and pair) and ``<prefix>.convergence_summary.{csv,md,html}``."""
     import pandas as pd
 
     from lssd.io import atomic_path
+    from lssd.report.table_render import html_page
 
     rows, summaries = [], []
     for label, history, records in runs:
@@ -97,6 +98,10 @@ def write_tables(runs: Sequence[tuple[str, Mapping, Mapping | None]], prefix, ti
         with atomic_path(f"{prefix}.{name}.md") as tmp:
             text = f"### {title}: {name.replace('_', ' ')}\n\n{frame.to_markdown(index=False, floatfmt='.3f')}\n\n"
             tmp.write_text(text + caption.capitalize() + ".\n", encoding="utf-8")
+        with atomic_path(f"{prefix}.{name}.html") as tmp:
+            table = frame.to_html(index=False, float_format="{:.3f}".format, na_rep="", border=0)
+            page = html_page(f"{title}: {name.replace('_', ' ')}", table, caption.capitalize() + ".")
+            tmp.write_text(page, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Rendering of the result tables (``lssd.report.tables``): the rows in CSV, Markdown and LaTeX.
+"""Rendering of the result tables (``lssd.report.tables``): the rows in CSV, Markdown, LaTeX and HTML (the page
+Snakemake's report shows inline).
 
 A row is ``{"kind", "label", "title", "source", "cells"}``: ``kind`` is ``computed | published | difference``,
 ``label`` what the CSV's ``method`` column holds (a computed row's method key, which the tests and scripts index
@@ -9,7 +10,9 @@ tables and ``<column>_best`` in the CSV; the metric's sacrebleu signature(s) are
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -30,11 +33,6 @@ BEST_NOTE = "Bold: the best computed mean per column."
 def method_title(method: str) -> str:
     """The name a table or figure shows for a method (config key)."""
     return METHOD_TITLES.get(method, method)
-
-
-def row_title(row: dict) -> str:
-    # rows built without a title (older callers) are shown by their label
-    return row.get("title", row["label"])
 
 
 def best_columns(rows, columns, higher_is_better=True) -> list[set[str]]:
@@ -81,17 +79,18 @@ def format_cell(cell, plus=False) -> str:
     return text + (SIGNIFICANT if significant else "")
 
 
-def render_csv(rows, columns, higher_is_better=True) -> pd.DataFrame:
+def render_csv(rows, columns, best) -> pd.DataFrame:
+    """``best``: per row, its bold columns (``best_columns``)."""
     records = []
-    for row, best in zip(rows, best_columns(rows, columns, higher_is_better), strict=True):
-        record = {"method": row["label"], "title": row_title(row), "kind": row["kind"], "source": row["source"]}
+    for row, bold in zip(rows, best, strict=True):
+        record = {"method": row["label"], "title": row["title"], "kind": row["kind"], "source": row["source"]}
         for column in columns:
             cell = row["cells"].get(column)
             record[column] = None if cell is None else round(float(cell[0]), 4)
             if row["kind"] == "computed":
                 record[f"{column}_std"] = None if cell is None or cell[1] is None else round(float(cell[1]), 4)
                 record[f"{column}_significant"] = bool(cell[2]) if cell is not None else False
-                record[f"{column}_best"] = column in best
+                record[f"{column}_best"] = column in bold
         records.append(record)
     return pd.DataFrame(records)
 
@@ -101,14 +100,14 @@ def display_frame(rows, columns) -> pd.DataFrame:
     records = []
     for row in rows:
         plus = row["kind"] == "difference"
-        records.append([row_title(row), *(format_cell(row["cells"].get(c), plus) for c in columns)])
+        records.append([row["title"], *(format_cell(row["cells"].get(c), plus) for c in columns)])
     return pd.DataFrame(records, columns=["method", *columns])
 
 
-def render_markdown(rows, columns, title, note, higher_is_better=True) -> str:
+def render_markdown(rows, columns, title, note, best) -> str:
     frame = display_frame(rows, columns)
-    for index, best in enumerate(best_columns(rows, columns, higher_is_better)):
-        for column in best:
+    for index, bold in enumerate(best):
+        for column in bold:
             frame.loc[index, column] = f"**{frame.loc[index, column]}**"
     italic = [row["kind"] != "computed" for row in rows]
     frame["method"] = [
@@ -143,15 +142,15 @@ def latex_comment(note: str) -> list[str]:
     return [f"% {line}" if line else "%" for line in note.replace("`", "").split("\n")]
 
 
-def render_latex(rows, columns, title, note, higher_is_better=True) -> str:
+def render_latex(rows, columns, title, note, best) -> str:
     """booktabs LaTeX (pandas' Styler), a rule between the computed, published and Δ rows."""
     frame = display_frame(rows, columns).rename(columns={"method": "Method"})
     italic = pd.IndexSlice[[index for index, row in enumerate(rows) if row["kind"] != "computed"], ["Method"]]
     styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     styler = styler.map(lambda _: "textit:--rwrap;", subset=italic)
-    for index, best in enumerate(best_columns(rows, columns, higher_is_better)):
-        if best:
-            styler = styler.map(lambda _: "textbf:--rwrap;", subset=pd.IndexSlice[[index], sorted(best)])
+    for index, bold in enumerate(best):
+        if bold:
+            styler = styler.map(lambda _: "textbf:--rwrap;", subset=pd.IndexSlice[[index], sorted(bold)])
     lines = styler.to_latex(hrules=True, column_format="l" + "r" * len(columns)).splitlines()
     body = lines.index(r"\midrule") + 1
     for offset in reversed(range(1, len(rows))):
@@ -160,22 +159,87 @@ def render_latex(rows, columns, title, note, higher_is_better=True) -> str:
     return latex_symbols("\n".join([f"% {title}", *lines, *latex_comment(note), ""]))
 
 
-def full_note(rows, columns, metric: str, signatures: dict[str, list[str]] | None) -> str:
+HTML_STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+    "th,td{padding:.25em .75em;border-bottom:1px solid #ccc}td{text-align:right}td:first-child{text-align:left}"
+    "tr.published td,tr.difference td{color:#555}tr.published td:first-child,tr.difference td:first-child"
+    "{font-style:italic}code{font-size:90%}"
+)
+
+
+def html_text(text: str) -> str:
+    """Escaped text with the notes' Markdown marks that matter here: `code` and **bold**."""
+    text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+
+
+def html_note(note: str) -> list[str]:
+    """The note under the table: a paragraph per block, a list where the block's lines are ``- `` items."""
+    parts = []
+    for block in note.split("\n\n"):
+        lines = block.split("\n")
+        items = [line[2:] for line in lines if line.startswith("- ")]
+        if items:
+            heads = [line for line in lines if not line.startswith("- ")]
+            parts += [f"<p>{html_text(' '.join(heads))}</p>"] if heads else []
+            parts += ["<ul>", *(f"<li>{html_text(item)}</li>" for item in items), "</ul>"]
+        else:
+            parts.append(f"<p>{html_text(' '.join(lines))}</p>")
+    return parts
+
+
+def render_html(rows, columns, title, note, best) -> str:
+    """A standalone page (Snakemake's report shows HTML inline, where CSV, Markdown and LaTeX are downloads)."""
+    frame = display_frame(rows, columns)
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in frame.columns)
+    body = []
+    for index, row in enumerate(rows):
+        cells = [f"<td>{html.escape(frame.iloc[index, 0])}</td>"]
+        for column, text in zip(columns, frame.iloc[index, 1:], strict=True):
+            text = html.escape(text)
+            cells.append(f"<td><b>{text}</b></td>" if column in best[index] else f"<td>{text}</td>")
+        body.append(f'<tr class="{row["kind"]}">{"".join(cells)}</tr>')
+    table = "\n".join([f"<table><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>"])
+    return html_page(title, table, note)
+
+
+def html_page(title: str, table: str, note: str) -> str:
+    """A standalone HTML page: the title, the table (HTML) and the note under it."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            f'<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+            f"<style>{HTML_STYLE}</style></head><body>",
+            f"<h3>{html.escape(title)}</h3>",
+            table,
+            *html_note(note),
+            "</body></html>",
+            "",
+        ]
+    )
+
+
+def full_note(best, metric: str, signatures: dict[str, list[str]] | None) -> str:
     """What is printed under a table: the metric's note, what bold means (when a cell is bold), the signature(s)."""
     note = table_note(metric)
-    if any(best_columns(rows, columns, TABLES[metric].higher_is_better)):
+    if any(best):
         note += f" {BEST_NOTE}"
     lines = signature_lines(signatures or {})
     return "\n\n".join([note, "\n".join(lines)]) if lines else note
 
 
-def write_tables(rows, columns, prefix: Path, metric: str, title: str, signatures=None) -> None:
-    """The three files of one metric's table; ``signatures``: ``{signature: [pair, ...]}`` (``None``: unknown)."""
-    note = full_note(rows, columns, metric, signatures)
-    higher = TABLES[metric].higher_is_better
+def write_tables(rows, columns, prefix: Path, metric: str, title: str, signatures=None) -> str:
+    """The four files of one metric's table; ``signatures``: ``{signature: [pair, ...]}`` (``None``: unknown).
+    Returns the Markdown table (the job log shows it)."""
+    best = best_columns(rows, columns, TABLES[metric].higher_is_better)
+    note = full_note(best, metric, signatures)
     with atomic_path(f"{prefix}.{metric}.csv") as tmp:
-        render_csv(rows, columns, higher).to_csv(tmp, index=False)
-    with atomic_path(f"{prefix}.{metric}.md") as tmp:
-        tmp.write_text(render_markdown(rows, columns, title, note, higher), encoding="utf-8")
-    with atomic_path(f"{prefix}.{metric}.tex") as tmp:
-        tmp.write_text(render_latex(rows, columns, title, note, higher), encoding="utf-8")
+        render_csv(rows, columns, best).to_csv(tmp, index=False)
+    texts = {ext: render(rows, columns, title, note, best) for ext, render in RENDERERS.items()}
+    for ext, text in texts.items():
+        with atomic_path(f"{prefix}.{metric}.{ext}") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return texts["md"]
+
+
+RENDERERS = {"md": render_markdown, "tex": render_latex, "html": render_html}

@@ -233,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         title = f"{args.title} {TABLES[metric].title}".strip()
         signatures = table_signatures(results[results["method"].isin(methods)], metric, languages, manifest["pivot"])
-        write_tables(rows, list(mean.columns), args.out_prefix, metric, title, signatures)
-        print(render_markdown(rows, list(mean.columns), metric, ""))
+        print(write_tables(rows, list(mean.columns), args.out_prefix, metric, title, signatures))
     return 0
 
 

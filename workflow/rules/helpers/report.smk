@@ -77,7 +77,8 @@ def paper_setting_args(dataset, direction):
     return shlex.join(args)
 
 
-TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
+# HTML: the format Snakemake's report shows inline (the others are downloads there)
+TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX", "html": "HTML"}
 
 
 def table_outputs():
@@ -114,7 +115,7 @@ def figure_outputs(name, title, caption):
 
 
 def convergence_outputs():
-    """The convergence rule's outputs: per pair and per run, in CSV and Markdown, marked for the report."""
+    """The convergence rule's outputs: per pair and per run, in CSV, Markdown and HTML, marked for the report."""
     tables = {
         "detail": ("convergence", "convergence per pair"),
         "summary": ("convergence_summary", "convergence per run"),
@@ -128,7 +129,7 @@ def convergence_outputs():
             labels={"table": title, "format": label},
         )
         for key, (name, title) in tables.items()
-        for ext, label in (("csv", "CSV"), ("md", "Markdown"))
+        for ext, label in (("csv", "CSV"), ("md", "Markdown"), ("html", "HTML"))
     }
 
 
