@@ -47,3 +47,16 @@ def test_history_file(tmp_path):
     history = History({1: {"a-eng": 2.0, "all": 2.0}})
     history.save(tmp_path / "h.json")
     assert History.load(tmp_path / "h.json").to_json() == {"a-eng": [2.0], "all": [2.0]}
+
+
+def test_pair_best_epochs_take_the_earliest_lowest_value_and_skip_nulls_and_all():
+    from lssd.method.history import pair_best_epochs
+
+    history = {
+        "a-eng": [5.0, 4.0, 4.0, 4.5],  # a tie between epochs 2 and 3: the earliest
+        "b-eng": [None, 6.0, None, 3.0],  # epochs without validation are no candidates
+        "c-eng": [None, None],  # never validated: left out
+        "all": [1.0, 1.0, 1.0, 1.0],
+    }
+    assert pair_best_epochs(history) == {"a-eng": 2, "b-eng": 4}
+    assert pair_best_epochs({"all": [1.0]}) == {}

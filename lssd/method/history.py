@@ -33,6 +33,13 @@ def best_epoch(values: Sequence[float | None], before: int | None = None) -> int
     return min(candidates)[1] if candidates else None
 
 
+def pair_best_epochs(history: Mapping[str, Sequence[float | None]]) -> dict[str, int]:
+    """Each pair's best epoch in a ``history.json`` (1-based, the earliest on ties): the epoch of the checkpoint
+    that pair is evaluated with on its own; ``"all"`` and a pair without any value are left out."""
+    epochs = {pair: best_epoch(values) for pair, values in history.items() if pair != ALL}
+    return {pair: epoch for pair, epoch in epochs.items() if epoch is not None}
+
+
 def bits_per_token(loss_nats: float, ntokens: float) -> float:
     """A summed loss in nats over ``ntokens`` target tokens, as bits per token."""
     if ntokens <= 0:
