@@ -12,26 +12,31 @@ from contextlib import contextmanager
 from copy import deepcopy
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+# the dataset whose training preset each benchmark size uses
+SIZE_DATASETS = {"demo": "demo", "ted": "ted8_diverse"}
+
+
 def load_configs() -> tuple[dict, dict]:
-    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
+    """The demo config and the paper config (over it), as the workflow sees them (lssd.config_files: the schema's
+    defaults filled in, the checks passed)."""
+    from lssd import config_files
+
+    demo = config_files.load_config([config_files.DEMO])
+    paper = config_files.load_config([config_files.DEMO, config_files.PAPER])
     return demo, paper
 
 
-def training_preset(size: str, max_tokens: int | None) -> dict:
-    """The demo preset (``demo_tiny``), or the TED preset (``transformer_iwslt_de_en``) of config/paper.yaml."""
+def training_preset(size: str, direction: str, max_tokens: int | None) -> dict:
+    """The training settings of the demo dataset, or of TED-8-Diverse (config/paper.yaml), for ``direction``, with
+    their per-direction overrides (lssd.config.training_settings, as the workflow's runs get them)."""
+    from lssd import config as lssd_config
+
     demo, paper = load_configs()
-    preset = deepcopy(demo["trainings"]["demo_tiny"] if size == "demo" else paper["trainings"]["ted"])
-    preset.pop("by_direction", None)
-    defaults = {"update_freq": 1, "max_update": 0, "save_interval_updates": 0}
-    defaults |= {"max_positions": 1024, "pure_batch": True, "log_interval": 100, "adam_betas": [0.9, 0.98]}
-    defaults |= {"adam_eps": 1e-6, "weight_decay": 0.0, "clip_norm": 0.0, "extra_args": []}
-    preset = {**defaults, **preset}
+    preset = lssd_config.training_settings(demo if size == "demo" else paper, SIZE_DATASETS[size], direction)
     if max_tokens:
         preset["max_tokens"] = max_tokens
     return preset
@@ -50,7 +55,7 @@ def fairseq_arguments(options, method: str, save_dir: str) -> list[str]:
         save_dir=save_dir,
         pairs=pairs,
         direction=options.direction,
-        training=training_preset(options.size, options.max_tokens),
+        training=training_preset(options.size, options.direction, options.max_tokens),
         method=lssd_config.method_settings(demo, method, options.direction),
         seed=1,
     )
