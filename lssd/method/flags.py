@@ -65,6 +65,11 @@ TASK_FLAGS = {
         "matrix products are an order of magnitude slower on CPUs without native support; measured with "
         "benchmarks/teacher_overhead.py)",
     },
+    "--lssd-no-pair-best-checkpoints": {
+        "action": "store_true",
+        "help": "keep no per-pair best checkpoints (default: every run keeps, in <save-dir>/teachers, a model-only "
+        "file of each pair's best epoch by its dev loss; an LSSD run's teachers are the same files)",
+    },
     "--lssd-max-teachers": {
         "type": int,
         "default": 0,

@@ -12,6 +12,11 @@ The fairseq task (``lssd.plugin.task``) calls this at its hooks and does nothing
   (the KD loss and gate sums of the epoch's records);
 * every checkpoint: ``state_dict`` (history, pool, records, the open epoch's sums, the last validation), restored
   by ``load_state_dict``. Teachers live in their own files (``TeacherFiles``), pruned when no pair refers to them.
+
+With ``keep_pair_best`` every run, the baseline too, also keeps each pair's best checkpoint so far (the epoch of
+its lowest dev loss, ``lssd.method.history.pair_best_epochs``) as a model-only file of the same name: the teacher
+copy where the pool made one, else the model's weights as trained, written at the checkpoint save after the
+validation (so the last epoch's is written too) and, where no save wrote it, when the validation is applied.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lssd.method.history import ALL, History, PairLossSums, Records, bits_per_token
+from lssd.method.history import ALL, History, PairLossSums, Records, bits_per_token, pair_best_epochs
 from lssd.method.teachers import (
     TEACHERS_DIRECTORY,
     TeacherPool,
@@ -75,12 +80,16 @@ class TeacherFiles:
     def copy(self, model, epoch: int):
         """A frozen copy of ``model`` as the teacher of ``epoch``, saved to its file."""
         copy = self.freeze(deepcopy(model))
+        self.write(copy.state_dict(), epoch)
+        return copy
+
+    def write(self, weights: dict, epoch: int) -> None:
+        """The file of ``epoch`` (atomically, by the main process only)."""
         path = self.path(epoch)
         if path and is_main_process():
             os.makedirs(self.directory, exist_ok=True)
-            torch.save({"model": copy.state_dict(), "epoch": epoch}, f"{path}.tmp")
+            torch.save({"model": weights, "epoch": epoch}, f"{path}.tmp")
             os.replace(f"{path}.tmp", path)
-        return copy
 
     def load(self, model, epoch: int):
         """The frozen teacher of ``epoch`` from its file, or else from fairseq's epoch checkpoint."""
@@ -96,7 +105,8 @@ class TeacherFiles:
         return self.freeze(copy)
 
     def prune(self, referenced: set[int]) -> None:
-        """Delete the files no teacher refers to, keeping those of the previously saved checkpoint's table."""
+        """Delete the files no teacher (or pair's best) refers to, keeping those of the previously saved
+        checkpoint."""
         keep = referenced | self.saved_epochs
         self.saved_epochs = set(referenced)
         if not (self.directory and os.path.isdir(self.directory) and is_main_process()):
@@ -112,7 +122,8 @@ class TeacherLifecycle:
     baseline keeps the history and records only)."""
 
     def __init__(self, pairs, teacher_key: Callable[[str], str], files: RunFiles, distilling: Callable[[], bool],
-                 *, single_teacher=False, warmup_epochs=1, max_copies=0, teacher_precision="auto"):  # fmt: skip
+                 *, single_teacher=False, warmup_epochs=1, max_copies=0, teacher_precision="auto",
+                 keep_pair_best=False):  # fmt: skip
         self.pairs, self.teacher_key, self.files, self.distilling = list(pairs), teacher_key, files, distilling
         keys = [teacher_key(pair) for pair in self.pairs]
         self.pool = TeacherPool(keys, single_teacher=single_teacher, warmup_epochs=warmup_epochs, max_copies=max_copies)
@@ -126,9 +137,11 @@ class TeacherLifecycle:
         self.open_sums: dict[str, list[float]] = {}
         self.resume_checked = False
         self.pending_pool_state: dict | None = None
+        self.keep_pair_best, self.model = keep_pair_best, None  # (the model: the one validated last)
 
     # ------------------------------------------------------------------------------------------- validation
-    def begin_validation(self, epoch: int) -> None:
+    def begin_validation(self, epoch: int, model=None) -> None:
+        self.model = model if model is not None else self.model
         previous = self.last_validation()
         if previous is not None and previous[0] == epoch:
             # another validation in the same epoch: the previous one was mid-epoch (the end-of-epoch one is an
@@ -179,7 +192,7 @@ class TeacherLifecycle:
         if self.pending_pool_state is not None:
             load = (lambda e: self.teachers.load(model, e)) if self.distilling() else None
             self.pool.load_state_dict(self.pending_pool_state, load)
-            self.teachers.saved_epochs = self.pool.teacher_epochs()
+            self.teachers.saved_epochs = self.kept_epochs()
             self.pending_pool_state = None
 
     def apply_validation(self, epoch: int, model) -> None:
@@ -192,6 +205,22 @@ class TeacherLifecycle:
         improved = self.pool.update(epoch, losses, make_copy, overall=values.get(ALL))
         if improved:
             logger.info(f"LSSD: the model of epoch {epoch} is now the teacher of {', '.join(improved)}")
+        path = self.teachers.path(epoch)
+        if path and not os.path.exists(path):  # (no checkpoint save wrote it)
+            self.write_pair_best(epoch, model)
+
+    def pair_best_epochs(self) -> set[int]:
+        """The epochs that are some pair's best so far, whose files are kept (none when they are not kept)."""
+        return set(pair_best_epochs(self.history.to_json()).values()) if self.keep_pair_best else set()
+
+    def kept_epochs(self) -> set[int]:
+        """The epochs whose files stay: the teachers' (a baseline's table has no copies) and the pairs' bests."""
+        return (self.pool.teacher_epochs() if self.distilling() else set()) | self.pair_best_epochs()
+
+    def write_pair_best(self, epoch: int | None, model) -> None:
+        """The weights of ``model`` as the file of ``epoch`` when that is some pair's best epoch."""
+        if model is not None and epoch in self.pair_best_epochs():
+            self.teachers.write({name: tensor.cpu() for name, tensor in model.state_dict().items()}, epoch)
 
     def start_epoch(self, epoch: int) -> None:
         """The switch per pair for ``epoch`` and the teachers the epoch distils from."""
@@ -238,7 +267,9 @@ class TeacherLifecycle:
     def state_dict(self) -> dict:
         self.commit_validation()
         self.commit_records()
-        self.teachers.prune(self.pool.teacher_epochs())
+        # a checkpoint save follows its validation: the model holds the weights the validation measured
+        self.write_pair_best(self.valid_epoch if self.valid_sums else None, self.model)
+        self.teachers.prune(self.kept_epochs())
         return {
             "lssd_history": self.history.to_json(),
             "lssd_pool": self.pool.state_dict(),

@@ -100,6 +100,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
                 warmup_epochs=getattr(self.args, "lssd_warmup_epochs", 1),
                 max_copies=getattr(self.args, "lssd_max_teachers", 0) or 0,
                 teacher_precision=getattr(self.args, "lssd_teacher_precision", "auto"),
+                keep_pair_best=not getattr(self.args, "lssd_no_pair_best_checkpoints", False),
             )  # fmt: skip
         return self._lifecycle
 
@@ -178,7 +179,7 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
 
     def begin_valid_epoch(self, epoch, model):
         super().begin_valid_epoch(epoch, model)
-        self.lifecycle.begin_validation(epoch)
+        self.lifecycle.begin_validation(epoch, model)
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)

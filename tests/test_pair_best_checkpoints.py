@@ -1,0 +1,152 @@
+"""Every run keeps each pair's best checkpoint (model-only ``teachers/teacher_epoch<N>.pt``), a toy model through
+the lifecycle as fairseq drives it: an epoch's training, its validation, the checkpoint save, the next epoch."""
+
+import json
+import math
+
+import torch
+
+from lssd.method.lifecycle import RunFiles, TeacherLifecycle
+
+PAIRS = ["bos-eng", "fra-eng"]
+
+
+def lifecycle_in(save_dir, distilling=False, keep_pair_best=True, **pool):
+    files = RunFiles(
+        save_dir=str(save_dir),
+        history=str(save_dir / "history.json"),
+        records=str(save_dir / "records.json"),
+        restore=str(save_dir / "checkpoint_last.pt"),
+    )
+    return TeacherLifecycle(
+        PAIRS, lambda pair: pair.split("-")[0], files, lambda: distilling, keep_pair_best=keep_pair_best, **pool
+    )
+
+
+def never_resumed(state):
+    raise AssertionError("no checkpoint to resume from")
+
+
+def train_epoch(lifecycle, model, epoch, losses, weight, save=True):
+    """Epoch ``epoch``: its training leaves the weights at ``weight``, its validation measures ``losses`` (bits per
+    token per pair), then fairseq saves a checkpoint (the task state: ``state_dict``)."""
+    lifecycle.begin_epoch(epoch, model, never_resumed)
+    with torch.no_grad():
+        model.weight.fill_(weight)
+    lifecycle.begin_validation(epoch, model)
+    for pair, bits in losses.items():
+        lifecycle.add_validation(pair, bits * math.log(2) * 10, 10)
+    return lifecycle.state_dict() if save else None
+
+
+def kept(save_dir):
+    """{epoch: the weight the file holds} of every file in the run's teachers directory."""
+    files = {}
+    for path in sorted((save_dir / "teachers").glob("teacher_epoch*.pt")):
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        assert int(path.stem.removeprefix("teacher_epoch")) == state["epoch"]
+        files[state["epoch"]] = float(state["model"]["weight"][0, 0])
+    return files
+
+
+# dev losses per epoch: bos is best at 2 (3 ties it, the earliest counts), fra at 4; the weights are 10 * epoch
+LOSSES = [{"bos-eng": 5.0, "fra-eng": 6.0}, {"bos-eng": 4.0, "fra-eng": 5.0},
+          {"bos-eng": 4.0, "fra-eng": 4.5}, {"bos-eng": 4.5, "fra-eng": 4.0}]  # fmt: skip
+
+
+def test_a_baseline_keeps_each_pairs_best_so_far_and_deletes_superseded_files(tmp_path):
+    model, lifecycle = torch.nn.Linear(2, 2), lifecycle_in(tmp_path)
+    seen = []
+    for epoch, losses in enumerate(LOSSES, start=1):
+        train_epoch(lifecycle, model, epoch, losses, weight=10.0 * epoch)
+        seen.append(kept(tmp_path))
+    # the file of a save's best epochs is written at that save (the last epoch's too: no next epoch applies it);
+    # the previous save's stay one more save, so that a resume from that checkpoint finds them
+    assert seen == [{1: 10.0}, {1: 10.0, 2: 20.0}, {2: 20.0, 3: 30.0}, {2: 20.0, 3: 30.0, 4: 40.0}]
+    lifecycle.begin_epoch(5, model, never_resumed)
+    lifecycle.state_dict()  # a save without a validation of its own writes nothing, and prunes epoch 3's
+    assert kept(tmp_path) == {2: 20.0, 4: 40.0}
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["bos-eng"] == [5.0, 4.0, 4.0, 4.5] and history["fra-eng"] == [6.0, 5.0, 4.5, 4.0]
+
+
+def test_pairs_with_the_same_best_epoch_share_one_file(tmp_path):
+    model, lifecycle = torch.nn.Linear(2, 2), lifecycle_in(tmp_path)
+    train_epoch(lifecycle, model, 1, {"bos-eng": 5.0, "fra-eng": 5.0}, weight=1.0)
+    train_epoch(lifecycle, model, 2, {"bos-eng": 4.0, "fra-eng": 4.0}, weight=2.0)
+    train_epoch(lifecycle, model, 3, {"bos-eng": 4.5, "fra-eng": 4.5}, weight=3.0)
+    assert kept(tmp_path) == {2: 2.0}
+
+
+def test_a_later_validation_in_the_same_epoch_rewrites_or_supersedes_the_epochs_file(tmp_path):
+    model, lifecycle = torch.nn.Linear(2, 2), lifecycle_in(tmp_path)
+    train_epoch(lifecycle, model, 1, {"bos-eng": 5.0, "fra-eng": 5.0}, weight=1.0)
+    # epoch 2: a mid-epoch save (weights 2) where both improve, then the end-of-epoch one (weights 3), bos worse
+    train_epoch(lifecycle, model, 2, {"bos-eng": 4.0, "fra-eng": 4.0}, weight=2.0)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    lifecycle.begin_validation(2, model)
+    for pair, bits in {"bos-eng": 6.0, "fra-eng": 3.0}.items():
+        lifecycle.add_validation(pair, bits * math.log(2) * 10, 10)
+    lifecycle.state_dict()
+    assert kept(tmp_path) == {1: 1.0, 2: 3.0}  # fra's best is epoch 2 as it ended; bos's is epoch 1 again
+
+
+def test_the_switch_off_keeps_no_file_in_a_baseline(tmp_path):
+    model, lifecycle = torch.nn.Linear(2, 2), lifecycle_in(tmp_path, keep_pair_best=False)
+    for epoch, losses in enumerate(LOSSES, start=1):
+        train_epoch(lifecycle, model, epoch, losses, weight=10.0 * epoch)
+    lifecycle.begin_epoch(5, model, never_resumed)
+    assert not (tmp_path / "teachers").exists()
+
+
+def run_lssd(save_dir, keep_pair_best, **pool):
+    model, lifecycle = torch.nn.Linear(2, 2), lifecycle_in(save_dir, True, keep_pair_best, **pool)
+    states = [train_epoch(lifecycle, model, e, losses, 10.0 * e) for e, losses in enumerate(LOSSES, start=1)]
+    lifecycle.begin_epoch(5, model, never_resumed)
+    states += [lifecycle.state_dict(), lifecycle.state_dict()]  # (the second: the files the first kept, pruned)
+    records = json.loads((save_dir / "records.json").read_text())
+    return states, records, lifecycle
+
+
+def test_lssd_teachers_are_the_pair_best_files_and_decide_exactly_as_with_the_switch_off(tmp_path):
+    for name in ("on", "off"):
+        (tmp_path / name).mkdir()
+    on, records_on, lifecycle = run_lssd(tmp_path / "on", keep_pair_best=True)
+    off, records_off, _ = run_lssd(tmp_path / "off", keep_pair_best=False)
+    assert on == off and records_on == records_off  # pool, history, records: the same
+    assert kept(tmp_path / "on") == kept(tmp_path / "off") == {2: 20.0, 4: 40.0}  # the teachers, nothing more
+    assert lifecycle.pool.teacher_epochs() == {2, 4}
+
+
+def test_a_single_teacher_lssd_run_keeps_the_pairs_bests_beside_its_teacher(tmp_path):
+    for name in ("on", "off"):
+        (tmp_path / name).mkdir()
+    on, records_on, lifecycle = run_lssd(tmp_path / "on", keep_pair_best=True, single_teacher=True)
+    off, records_off, _ = run_lssd(tmp_path / "off", keep_pair_best=False, single_teacher=True)
+    assert on == off and records_on == records_off
+    # the overall loss ("all") is best at epoch 4 (4.25): the only teacher; bos's best, epoch 2, is kept beside it
+    assert lifecycle.pool.teacher_epochs() == {4}
+    assert kept(tmp_path / "off") == {4: 40.0} and kept(tmp_path / "on") == {2: 20.0, 4: 40.0}
+
+
+def test_a_resumed_run_keeps_the_files_of_the_checkpoint_it_resumed_from(tmp_path):
+    model, first = torch.nn.Linear(2, 2), lifecycle_in(tmp_path)
+    for epoch, losses in enumerate(LOSSES[:3], start=1):
+        state = train_epoch(first, model, epoch, losses, weight=10.0 * epoch)
+    torch.save({"task_state": state}, tmp_path / "checkpoint_last.pt")  # the end of epoch 3
+    assert kept(tmp_path) == {2: 20.0, 3: 30.0}
+
+    resumed = lifecycle_in(tmp_path)
+    resumed.begin_epoch(4, model, lambda task_state: resumed.load_state_dict(task_state))
+    assert resumed.teachers.saved_epochs == {2, 3}  # the bests of the checkpoint's history (bos 2, fra 3)
+    with torch.no_grad():
+        model.weight.fill_(40.0)
+    resumed.begin_validation(4, model)
+    for pair, bits in LOSSES[3].items():
+        resumed.add_validation(pair, bits * math.log(2) * 10, 10)
+    resumed.state_dict()
+    assert kept(tmp_path) == {2: 20.0, 3: 30.0, 4: 40.0}
+    resumed.begin_epoch(5, model, never_resumed)
+    resumed.state_dict()
+    assert kept(tmp_path) == {2: 20.0, 4: 40.0}
