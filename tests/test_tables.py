@@ -73,7 +73,8 @@ def text_of(path):
     return " ".join(path.read_text().split())
 
 
-def run_cli(tmp_path, extra=()):
+def run_cli(tmp_path, extra=(), after=()):
+    """The tables of ROWS; ``extra`` options before the result files, ``after`` after them (``--pair-best``)."""
     paths = write_results(tmp_path, ROWS)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(MANIFEST))
@@ -92,7 +93,7 @@ def run_cli(tmp_path, extra=()):
     )
     prefix = tmp_path / "out" / "o2m"
     arguments = ["--manifest", str(manifest), "--methods", "baseline,lssd_whole", "--out-prefix", str(prefix)]
-    arguments += ["--significance", str(significance), *extra, *map(str, paths)]
+    arguments += ["--significance", str(significance), *extra, *map(str, paths), *after]
     assert tables.main(arguments) == 0
     return prefix
 
@@ -338,3 +339,78 @@ def test_the_html_table_shows_titles_bold_best_escaped_text_and_the_note(tmp_pat
     assert '<tr class="published"><td>published: X</td><td>40.00</td><td>30.00</td></tr>' in page
     assert "<li><code>nrefs:1|tok:zh</code>: eng-zho</li>" in page and table_render.BEST_NOTE in page
     assert page.count("<b>") == 2
+
+
+def write_pair_best(tmp_path, rows, models):
+    """Per-pair best evaluation files (lssd.run.evaluate_pair_best's): today's keys plus the pair_best object;
+    ``models``: {(method, seed): the run's number of distinct checkpoints}."""
+    paths = write_results(tmp_path / "pair_best", rows)
+    for path, (method, seed, *_) in zip(paths, rows, strict=True):
+        result = json.loads(path.read_text())
+        result["pair_best"] = {
+            "epoch": 2,
+            "checkpoint": "x.pt",
+            "models": models[(method, seed)],
+            "reused_one_model": False,
+        }
+        path.write_text(json.dumps(result))
+    return paths
+
+
+# every per-pair best number 5 points above the one-model one: higher than every computed row, never bold
+PAIR_BEST_ROWS = [(method, seed, pair, bleu + 5, chrf + 5) for method, seed, pair, bleu, chrf in ROWS]
+PAIR_BEST_MODELS = {("baseline", 1): 2, ("baseline", 2): 3, ("lssd_whole", 1): 1}
+
+
+def test_per_pair_best_rows_follow_their_methods_rows_never_bold_never_compared(tmp_path):
+    (tmp_path / "pair_best").mkdir()
+    best = write_pair_best(tmp_path, PAIR_BEST_ROWS, PAIR_BEST_MODELS)
+    setting = ["--direction", "o2m", "--paper-setting", "ted8_diverse", "--temperature", "1"]
+    prefix = run_cli(tmp_path, [*setting, "--lssd-methods", "lssd_whole"], ["--pair-best", *map(str, best)])
+    frame = pd.read_csv(f"{prefix}.spm_ref_bleu.csv")
+    ours = frame[frame["kind"].isin(["computed", "pair_best"])]
+    assert ours["kind"].tolist() == ["computed", "pair_best", "computed", "pair_best"]
+    assert ours["method"].tolist() == ["baseline", "baseline", "lssd_whole", "lssd_whole"]
+    assert ours["title"].tolist()[1::2] == [
+        "Baseline, per-pair best (2–3 models)",
+        "LSSD-Whole, per-pair best (1 model)",
+    ]
+    baseline_best = ours.iloc[1]
+    # seed means, deviations and averages exactly as the computed rows (the same numbers, 5 points up)
+    assert baseline_best["fra"] == 36.0 and baseline_best["avg"] == pytest.approx(62 / 3 + 6, abs=1e-4)
+    assert baseline_best["bos_std"] == pytest.approx(1.4142, abs=1e-4) and baseline_best["source"] == "2 seed(s), τ=1"
+    assert not ours.iloc[1]["fra_best"] and ours.iloc[0]["fra_best"]  # bold: the best computed mean only
+    deltas = frame[frame["kind"] == "difference"]
+    assert len(deltas) == 2 and set(deltas["title"].str.contains("per-pair")) == {False}
+    markdown = text_of(tmp_path / "out" / "o2m.spm_ref_bleu.md")
+    assert "| Baseline, per-pair best (2–3 models) | 36.00 ± 0.00 | 27.00 ± 1.41 | 17.00 ± 1.41 |" in markdown
+    assert "| LSSD-Whole, per-pair best (1 model) | 8.00 |" in markdown
+    assert table_render.PAIR_BEST_NOTE in markdown
+    latex = (tmp_path / "out" / "o2m.spm_ref_bleu.tex").read_text()
+    # one rule under the header, one before the published rows, one before the Δ rows: ours are one block
+    assert latex.count("\\midrule") == 3 and "\\textbf{41.00" not in latex
+    page = (tmp_path / "out" / "o2m.bleu.html").read_text()
+    assert '<tr class="pair_best"><td>Baseline, per-pair best (2–3 models)</td><td>35.00 ± 0.00</td>' in page
+    standard = pd.read_csv(f"{prefix}.bleu.csv")
+    # no significance mark on a per-pair best row, even where its method's one-model row has one
+    assert not standard[standard["kind"] == "pair_best"]["bos_significant"].any()
+    assert standard[standard["kind"] == "computed"]["bos_significant"].tolist() == [False, True]
+
+
+def test_without_per_pair_best_files_the_tables_have_no_such_rows_or_note(tmp_path):
+    prefix = run_cli(tmp_path)
+    assert set(pd.read_csv(f"{prefix}.bleu.csv")["kind"]) == {"computed"}
+    assert table_render.PAIR_BEST_NOTE not in (tmp_path / "out" / "o2m.bleu.md").read_text()
+
+
+def test_a_per_pair_best_file_without_its_object_names_itself(tmp_path, capsys):
+    from lssd.io import run_cli as run_stage
+
+    (tmp_path / "pair_best").mkdir()
+    best = write_pair_best(tmp_path, PAIR_BEST_ROWS, PAIR_BEST_MODELS)
+    best[1].write_text(
+        json.dumps({key: value for key, value in json.loads(best[1].read_text()).items() if key != "pair_best"})
+    )
+    assert run_stage(lambda: run_cli(tmp_path, after=["--pair-best", *map(str, best)])) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {best[1]}: no 'pair_best' in it") and "per-pair best evaluation directory" in error

@@ -1,11 +1,13 @@
 """Rendering of the result tables (``lssd.report.tables``): the rows in CSV, Markdown, LaTeX and HTML (the page
 Snakemake's report shows inline).
 
-A row is ``{"kind", "label", "title", "source", "cells"}``: ``kind`` is ``computed | published | difference``,
-``label`` what the CSV's ``method`` column holds (a computed row's method key, which the tests and scripts index
-by), ``title`` what the shown tables print (the paper's name of the method, ``method_title``), and ``cells``
-``{column: (value, deviation or None, significant)}``. The best computed mean per column is bold in the shown
-tables and ``<column>_best`` in the CSV; the metric's sacrebleu signature(s) are printed under the table.
+A row is ``{"kind", "label", "title", "source", "cells"}``: ``kind`` is ``computed | pair_best | published |
+difference`` (``OURS``: the kinds of our own numbers, shown upright with their deviations; only computed rows
+compete for bold), ``label`` what the CSV's ``method`` column holds (a computed or pair_best row's method key,
+which the tests and scripts index by), ``title`` what the shown tables print (the paper's name of the method,
+``method_title``), and ``cells`` ``{column: (value, deviation or None, significant)}``. The best computed mean per
+column is bold in the shown tables and ``<column>_best`` in the CSV; the metric's sacrebleu signature(s) are printed
+under the table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ METHOD_TITLES = {
     "lssd_adaptive": "LSSD-Adaptive",
 }
 BEST_NOTE = "Bold: the best computed mean per column."
+PAIR_BEST_NOTE = (
+    "Per-pair best rows: each pair translated with its own best checkpoint (the epoch of its lowest dev loss; "
+    "k models: the distinct checkpoints the pairs used), a reference for what one model could reach; never bold."
+)
+# the kinds of rows that hold our own numbers (published and Δ rows are italic, without deviations)
+OURS = ("computed", "pair_best")
 
 
 def method_title(method: str) -> str:
@@ -87,7 +95,7 @@ def render_csv(rows, columns, best) -> pd.DataFrame:
         for column in columns:
             cell = row["cells"].get(column)
             record[column] = None if cell is None else round(float(cell[0]), 4)
-            if row["kind"] == "computed":
+            if row["kind"] in OURS:
                 record[f"{column}_std"] = None if cell is None or cell[1] is None else round(float(cell[1]), 4)
                 record[f"{column}_significant"] = bool(cell[2]) if cell is not None else False
                 record[f"{column}_best"] = column in bold
@@ -109,7 +117,7 @@ def render_markdown(rows, columns, title, note, best) -> str:
     for index, bold in enumerate(best):
         for column in bold:
             frame.loc[index, column] = f"**{frame.loc[index, column]}**"
-    italic = [row["kind"] != "computed" for row in rows]
+    italic = [row["kind"] not in OURS for row in rows]
     frame["method"] = [
         f"*{label}*" if slanted else label for label, slanted in zip(frame["method"], italic, strict=True)
     ]
@@ -143,9 +151,9 @@ def latex_comment(note: str) -> list[str]:
 
 
 def render_latex(rows, columns, title, note, best) -> str:
-    """booktabs LaTeX (pandas' Styler), a rule between the computed, published and Δ rows."""
+    """booktabs LaTeX (pandas' Styler), a rule between our (computed and per-pair best), published and Δ rows."""
     frame = display_frame(rows, columns).rename(columns={"method": "Method"})
-    italic = pd.IndexSlice[[index for index, row in enumerate(rows) if row["kind"] != "computed"], ["Method"]]
+    italic = pd.IndexSlice[[index for index, row in enumerate(rows) if row["kind"] not in OURS], ["Method"]]
     styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     styler = styler.map(lambda _: "textit:--rwrap;", subset=italic)
     for index, bold in enumerate(best):
@@ -153,8 +161,9 @@ def render_latex(rows, columns, title, note, best) -> str:
             styler = styler.map(lambda _: "textbf:--rwrap;", subset=pd.IndexSlice[[index], sorted(bold)])
     lines = styler.to_latex(hrules=True, column_format="l" + "r" * len(columns)).splitlines()
     body = lines.index(r"\midrule") + 1
+    groups = [row["kind"] if row["kind"] not in OURS else OURS for row in rows]
     for offset in reversed(range(1, len(rows))):
-        if rows[offset]["kind"] != rows[offset - 1]["kind"]:
+        if groups[offset] != groups[offset - 1]:
             lines.insert(body + offset, r"\midrule")
     return latex_symbols("\n".join([f"% {title}", *lines, *latex_comment(note), ""]))
 
@@ -219,11 +228,14 @@ def html_page(title: str, table: str, note: str) -> str:
     )
 
 
-def full_note(best, metric: str, signatures: dict[str, list[str]] | None) -> str:
-    """What is printed under a table: the metric's note, what bold means (when a cell is bold), the signature(s)."""
+def full_note(best, metric: str, signatures: dict[str, list[str]] | None, pair_best: bool = False) -> str:
+    """What is printed under a table: the metric's note, what bold means (when a cell is bold), what the per-pair
+    best rows are (when there are some), the signature(s)."""
     note = table_note(metric)
     if any(best):
         note += f" {BEST_NOTE}"
+    if pair_best:
+        note += f" {PAIR_BEST_NOTE}"
     lines = signature_lines(signatures or {})
     return "\n\n".join([note, "\n".join(lines)]) if lines else note
 
@@ -232,7 +244,7 @@ def write_tables(rows, columns, prefix: Path, metric: str, title: str, signature
     """The four files of one metric's table; ``signatures``: ``{signature: [pair, ...]}`` (``None``: unknown).
     Returns the Markdown table (the job log shows it)."""
     best = best_columns(rows, columns, TABLES[metric].higher_is_better)
-    note = full_note(best, metric, signatures)
+    note = full_note(best, metric, signatures, any(row["kind"] == "pair_best" for row in rows))
     with atomic_path(f"{prefix}.{metric}.csv") as tmp:
         render_csv(rows, columns, best).to_csv(tmp, index=False)
     texts = {ext: render(rows, columns, title, note, best) for ext, render in RENDERERS.items()}

@@ -6,7 +6,11 @@ A cell is the mean over seeds, with the standard deviation when several seeds ra
 first). ``†`` marks a significant gain over the baseline (paired bootstrap on the first seed,
 ``lssd.report.significance``). For a paper setting, the published rows follow, marked as published, then the
 differences of our numbers to them; the CSV's ``kind`` column says which row is which
-(``computed | published | difference``): a published number is never in a computed row.
+(``computed | pair_best | published | difference``): a published number is never in a computed row.
+
+With ``--pair-best`` (the per-pair best evaluation JSONs, ``lssd.report.pair_best``), each method that has them
+gets a row right after its one-model row, "<method>, per-pair best (k models)" (kind ``pair_best``): each pair
+translated with its own best checkpoint, seed means and averages as the computed rows; never bold, never in a Δ row.
 
 Rows are shown by the paper's method names (``table_render.method_title``; the CSV's ``method`` column keeps the
 config key, ``title`` the name shown); the best computed mean per column is bold (``<column>_best`` in the CSV);
@@ -20,7 +24,8 @@ as the original scored: the published and Δ rows are in this table only), ``chr
 Usage::
 
     python -m lssd.report.tables --manifest M.json --methods baseline,lssd_whole --out-prefix results/tables/demo/m2o \
-        [--direction m2o --paper-setting ted8_diverse] [--significance S.json ...] RESULT.json ...
+        [--direction m2o --paper-setting ted8_diverse] [--significance S.json ...] RESULT.json ... \
+        [--pair-best PAIR_BEST_RESULT.json ...]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import pandas as pd
 from lssd.config import pair_language
 from lssd.io import read_json, run_cli
 from lssd.metrics import PUBLISHED_METRIC, SIGNIFICANCE_METRIC, TABLES, signature_key
+from lssd.report.pair_best import PAIR_BEST, load_pair_best, method_models, pair_best_title
 from lssd.report.published import compared_with, published_rows
 
 # the rendering lives in table_render (this module's size); its names stay importable from here
@@ -161,20 +167,32 @@ def significance_marks(paths: list[Path], pivot: str) -> dict[tuple[str, str], b
     return marks
 
 
-def build_rows(mean, std, seeds, marks, published, methods_run, temperature=None, lssd_methods=()) -> list[dict]:
-    """The table as rows: computed, then published, then differences (ours − published; a published baseline
-    only against ours at its sampling ``temperature``)."""
+def measured_row(kind, method, title, statistics, marks, sampled) -> dict:
+    """A row of our numbers (``statistics``: ``seed_statistics``' mean, std and seeds): the seed means, with the
+    standard deviation when several seeds ran."""
+    mean, std, seeds = statistics
+    cells = {}
+    for column in mean.columns:
+        deviation = std.loc[method, column] if seeds[method] > 1 else None
+        cells[column] = (mean.loc[method, column], deviation, marks.get((method, column), False))
+    source = f"{seeds[method]} seed(s){sampled}"
+    return {"kind": kind, "label": method, "title": title, "source": source, "cells": cells}
+
+
+def build_rows(
+    mean, std, seeds, marks, published, methods_run, temperature=None, lssd_methods=(), pair_best=None
+) -> list[dict]:
+    """The table as rows: computed (each followed by its method's per-pair best row when ``pair_best``, a
+    ``(mean, std, seeds, {method: [models, ...]})`` of the per-pair best results, has it), then published, then
+    differences (ours − published; a published baseline only against ours at its sampling ``temperature``)."""
     columns = list(mean.columns)
     rows = []
     sampled = f", τ={temperature:g}" if temperature is not None else ""
     for method in mean.index:
-        cells = {}
-        for column in columns:
-            deviation = std.loc[method, column] if seeds[method] > 1 else None
-            cells[column] = (mean.loc[method, column], deviation, marks.get((method, column), False))
-        source = f"{seeds[method]} seed(s){sampled}"
-        title = method_title(method)
-        rows.append({"kind": "computed", "label": method, "title": title, "source": source, "cells": cells})
+        rows.append(measured_row("computed", method, method_title(method), (mean, std, seeds), marks, sampled))
+        if pair_best is not None and method in pair_best[0].index:
+            title = pair_best_title(method, pair_best[3][method])
+            rows.append(measured_row(PAIR_BEST, method, title, pair_best[:3], {}, sampled))
     for row in published:
         cells = {c: (row["values"][c], None, False) for c in columns if c in row["values"]}
         label = f"published: {row['name']}"
@@ -216,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--significance", action="append", default=[], type=Path, help="an lssd.report.significance output"
     )
+    parser.add_argument(
+        "--pair-best",
+        nargs="+",
+        action="extend",
+        default=[],
+        type=Path,
+        help="per-pair best evaluation JSON files (after the results, or the option repeated)",
+    )
     parser.add_argument("results", nargs="+", type=Path, help="per-pair evaluation JSON files")
     args = parser.parse_args(argv)
     manifest = with_roles(read_json(args.manifest, required=("languages", "pivot")), args.roles)
@@ -224,13 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     roles = language_roles(manifest)
     methods = args.methods.split(",")
     marks = significance_marks(args.significance, manifest["pivot"])
+    best_results = load_pair_best(args.pair_best) if args.pair_best else None
     for metric in TABLES:
         mean, std, seeds = seed_statistics(results, metric, methods, languages, manifest["pivot"], roles)
         published = published_rows(args.paper_setting, args.direction) if metric == PUBLISHED_METRIC else []
         marked = marks if metric == SIGNIFICANCE_METRIC else {}
-        rows = build_rows(
-            mean, std, seeds, marked, published, methods, temperature=args.temperature, lssd_methods=args.lssd_methods
-        )
+        pair_best = None
+        if best_results is not None:
+            statistics = seed_statistics(best_results, metric, methods, languages, manifest["pivot"], roles)
+            pair_best = (*statistics, method_models(best_results))
+        rows = build_rows(mean, std, seeds, marked, published, methods, args.temperature, args.lssd_methods, pair_best)
         title = f"{args.title} {TABLES[metric].title}".strip()
         signatures = table_signatures(results[results["method"].isin(methods)], metric, languages, manifest["pivot"])
         print(write_tables(rows, list(mean.columns), args.out_prefix, metric, title, signatures))
