@@ -149,6 +149,7 @@ OWNED_FLAGS = {
     "--keep-last-epochs": "run.keep_epoch_checkpoints",
     "--keep-interval-updates": "run.keep_epoch_checkpoints",
     "--no-epoch-checkpoints": "run.keep_epoch_checkpoints",
+    "--lssd-no-pair-best-checkpoints": "evaluation.per_pair_best",
 }
 
 

@@ -150,3 +150,14 @@ def test_a_resumed_run_keeps_the_files_of_the_checkpoint_it_resumed_from(tmp_pat
     resumed.begin_epoch(5, model, never_resumed)
     resumed.state_dict()
     assert kept(tmp_path) == {2: 20.0, 4: 40.0}
+
+
+def test_the_disk_estimate_counts_a_model_only_file_per_pair_twice_while_training():
+    from lssd.run import disk
+
+    plain = disk.run_disk(1000, pairs=3, fp16=False, mid_epoch_checkpoints=False, distils=False)
+    kept = disk.run_disk(1000, pairs=3, fp16=False, mid_epoch_checkpoints=False, distils=False, pair_best=True)
+    lssd = disk.run_disk(1000, pairs=3, fp16=False, mid_epoch_checkpoints=False, distils=True, pair_best=True)
+    assert kept.finished_bytes - plain.finished_bytes == 3 * 4000  # fp32 weights of 1000 parameters, per pair
+    assert kept.training_bytes - plain.training_bytes == 2 * 3 * 4000
+    assert lssd == kept  # an LSSD run's teachers are the same files

@@ -108,13 +108,19 @@ def train_arguments(
 
 
 def runtime_train_arguments(
-    *, log_interval: int, keep_epoch_checkpoints: bool, tensorboard_dir: str | None = None
+    *,
+    log_interval: int,
+    keep_epoch_checkpoints: bool,
+    tensorboard_dir: str | None = None,
+    pair_best_checkpoints: bool = True,
 ) -> list[str]:
     """``fairseq-train`` settings that cannot change the trained model: logging and which checkpoints stay on disk.
 
     By default only the newest epoch (and mid-epoch) checkpoint is kept besides ``checkpoint_last.pt`` and
     ``checkpoint_best.pt``: it is the fallback when a kill tears fairseq's non-atomic copy to
-    ``checkpoint_last.pt`` (the runner deletes it when training ends). LSSD's teachers live in their own files.
+    ``checkpoint_last.pt`` (the runner deletes it when training ends). LSSD's teachers live in their own files, as
+    do each pair's best checkpoint (the same files), unless ``pair_best_checkpoints`` is False
+    (``evaluation.per_pair_best: false``).
     """
     args = [
         *plugin_arguments(),
@@ -126,6 +132,8 @@ def runtime_train_arguments(
         args += ["--keep-last-epochs", "1", "--keep-interval-updates", "1"]
     if tensorboard_dir:
         args += ["--tensorboard-logdir", tensorboard_dir]
+    if not pair_best_checkpoints:
+        args.append("--lssd-no-pair-best-checkpoints")
     return args
 
 
@@ -136,7 +144,7 @@ RUNTIME_OPTIONS = {
     "--keep-last-epochs", "--keep-interval-updates", "--keep-best-checkpoints", "--max-epoch", "--max-update",
     "--max-tokens", "--update-freq",
 }  # fmt: skip
-RUNTIME_SWITCHES = {"--no-epoch-checkpoints", "--no-progress-bar"}
+RUNTIME_SWITCHES = {"--no-epoch-checkpoints", "--no-progress-bar", "--lssd-no-pair-best-checkpoints"}
 
 
 def identity_arguments(args: list[str]) -> list[str]:

@@ -7,6 +7,10 @@ plus Adam's two fp32 moments), one more full checkpoint in flight while fairseq 
 teacher files (weights only, in the teacher precision; at most one per pair) and the published
 ``checkpoint_best.pt`` next to it. ``keep_epoch_checkpoints: true`` adds one full checkpoint per epoch.
 
+With ``evaluation.per_pair_best`` (the default) every run, the baseline too, keeps each pair's best checkpoint,
+weights only (an LSSD run's teachers are these files): at most one per pair once finished, and twice that while
+it trains (the files of the previous checkpoint's bests stay until the next save, for a resume from it).
+
 The parameter count is that of fairseq's transformer with sinusoidal positions (``transformer_parameters``; a
 test checks it against a real fairseq model).
 """
@@ -67,13 +71,16 @@ class RunDisk:
     per_epoch_bytes: int  # what keep_epoch_checkpoints adds per epoch
 
 
-def run_disk(parameters: int, *, pairs: int, fp16: bool, mid_epoch_checkpoints: bool, distils: bool) -> RunDisk:
+def run_disk(
+    parameters: int, *, pairs: int, fp16: bool, mid_epoch_checkpoints: bool, distils: bool, pair_best: bool = False
+) -> RunDisk:
     weight_bytes = 2 if fp16 else 4
     checkpoint = parameters * (weight_bytes + ADAM_BYTES)
     teacher = parameters * weight_bytes  # teacher precision "auto": fp16 on a GPU, fp32 on a CPU
-    teachers = pairs * teacher if distils else 0
-    # last + fairseq's best + published best, the newest epoch checkpoint, the one being written
-    training = (5 + int(mid_epoch_checkpoints)) * checkpoint + teachers
+    teachers = pairs * teacher if distils or pair_best else 0
+    # last + fairseq's best + published best, the newest epoch checkpoint, the one being written; the model-only
+    # files of each pair's best checkpoint (with the previous save's while training)
+    training = (5 + int(mid_epoch_checkpoints)) * checkpoint + (2 if pair_best else 1) * teachers
     finished = 3 * checkpoint + teachers
     return RunDisk(parameters, checkpoint, teacher, training, finished, checkpoint)
 
@@ -136,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": pairs,
             "fp16": args.fp16,
             "mid_epoch_checkpoints": bool(training.get("save_interval_updates")),
+            "pair_best": bool(config["evaluation"].get("per_pair_best", True)),
         }
         for method in run["methods"]:
             disk = run_disk(parameters, **common, distils=is_lssd_method(methods[method]))

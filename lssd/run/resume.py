@@ -5,17 +5,19 @@ can be reloaded.
 A finished run is published again without starting fairseq (a rerun of a done job costs seconds and cannot fail
 on anything fairseq would load). A teacher file that is missing or unreadable is rebuilt from the checkpoint of
 its epoch when one is left; otherwise the runner stops before fairseq with what to do, instead of a traceback on
-every retry.
+every retry. Before a finished run is published, each pair's best checkpoint (the same files) is checked likewise.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lssd import layout
 from lssd.method.flags import DISTILLING_CRITERION
+from lssd.method.history import pair_best_epochs
 from lssd.method.teachers import TEACHERS_DIRECTORY, TeacherPool, teacher_file_name
 from lssd.run.checkpoints import readable_checkpoint
 from lssd.run.commands import option_value
@@ -112,3 +114,42 @@ def check_teachers(save_dir: Path, progress: Progress, args: list[str], say: Say
             f"run aside (mv {save_dir} {save_dir}.broken) and run again; nothing else was changed"
         )
     return None
+
+
+def prune_kept_files(save_dir: Path, pair_best: bool) -> None:
+    """After a finished training: delete the files of ``<save-dir>/teachers`` that neither the teacher table of
+    ``checkpoint_last.pt`` (a raised max_epoch resumes from it) nor, with ``pair_best``, a pair's best epoch in the
+    history refers to (during training the previous checkpoint's are kept too, for a resume from it)."""
+    directory = save_dir / TEACHERS_DIRECTORY
+    if not directory.is_dir() or not readable_checkpoint(save_dir / layout.LAST):
+        return
+    keep = set(checkpoint_progress(save_dir).teacher_epochs)
+    if pair_best:
+        keep |= set(pair_best_epochs(json.loads((save_dir / layout.HISTORY).read_text(encoding="utf-8"))).values())
+    for path in directory.glob("teacher_epoch*.pt"):
+        if path.name not in {teacher_file_name(epoch) for epoch in keep}:
+            path.unlink()
+
+
+def check_pair_best(save_dir: Path, say: Say) -> str | None:
+    """None when the file of every pair's best epoch in the run's history is readable (rebuilt from
+    ``checkpoint<N>.pt`` where it is missing or torn); else the error, naming the pairs and files, saying what to do."""
+    history = json.loads((save_dir / layout.HISTORY).read_text(encoding="utf-8"))
+    missing = []
+    for pair, epoch in pair_best_epochs(history).items():
+        path, fallback = teacher_path(save_dir, epoch), save_dir / f"checkpoint{epoch}.pt"
+        if readable_checkpoint(path):
+            continue
+        if readable_checkpoint(fallback):
+            rebuild_teacher(fallback, path, epoch)
+            say(f"the best checkpoint of {pair} (epoch {epoch}, {path}) was missing or torn: rebuilt from {fallback}")
+            continue
+        missing.append(f"{pair} (epoch {epoch}: {path})")
+    if not missing:
+        return None
+    return (
+        f"the best checkpoint of {', '.join(missing)} is missing or unreadable, and no checkpoint of its epoch is "
+        f"left to rebuild it from: the run was trained, at least in part, before each pair's best checkpoint was "
+        f"kept, or with evaluation.per_pair_best false. Set evaluation.per_pair_best: false, or train the run again "
+        f"(mv {save_dir} {save_dir}.stale-manual, and run again)"
+    )

@@ -10,13 +10,14 @@
   process per GPU on this node), or without a GPU ``--cpu-workers N`` CPU processes (default 1) that this
   runner starts itself, one ``fairseq-train`` per rank, joined by gloo over loopback (``lssd.run.cli``).
 * When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss), the per-pair history and the LSSD
-  records are copied to the rule's declared outputs, and, unless ``--keep-epoch-checkpoints``, the epoch and
-  mid-epoch checkpoints (kept during training as the fallback above) are deleted.
+  records are copied to the rule's declared outputs, once every pair's best checkpoint (``<save-dir>/teachers``,
+  unless ``--no-pair-best``) is checked, and, unless ``--keep-epoch-checkpoints``, the epoch and mid-epoch
+  checkpoints (kept during training as the fallback above) are deleted.
 
 Usage::
 
     python -m lssd.run.train_run --save-dir DIR --best OUT.pt --history OUT.json [--records OUT.json] [--fp16] \
-        [--cpu-workers N] [--log-interval N] [--keep-epoch-checkpoints] -- <fairseq-train args>
+        [--cpu-workers N] [--log-interval N] [--keep-epoch-checkpoints] [--no-pair-best] -- <fairseq-train args>
 """
 
 from __future__ import annotations
@@ -203,6 +204,12 @@ def parse_options(own_args: list[str]) -> argparse.Namespace:
         help="keep every epoch checkpoint (default: only checkpoint_last.pt, checkpoint_best.pt and the teachers)",
     )
     parser.add_argument(
+        "--no-pair-best",
+        action="store_true",
+        help="keep no per-pair best checkpoints (evaluation.per_pair_best false; default: a model-only file of each "
+        "pair's best epoch in <save-dir>/teachers, an LSSD run's teachers being the same files)",
+    )
+    parser.add_argument(
         "--tensorboard",
         action="store_true",
         help="write TensorBoard logs to <save-dir>/tensorboard (fairseq's --tensorboard-logdir)",
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             log_interval=options.log_interval,
             keep_epoch_checkpoints=options.keep_epoch_checkpoints,
             tensorboard_dir=str(options.save_dir / "tensorboard") if options.tensorboard else None,
+            pair_best_checkpoints=not options.no_pair_best,
         ),
     ]
     log = AttemptLog()
@@ -319,6 +327,10 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
 def publish(options: argparse.Namespace, log: AttemptLog) -> int:
     """Copy the finished run's artifacts to the rule's outputs (the best checkpoint last: the main output)."""
     save_dir = options.save_dir
+    problem = None if options.no_pair_best else resume.check_pair_best(save_dir, log.say)
+    if problem:
+        log.say(f"training finished but {problem}")
+        return 1
     published = {
         save_dir / layout.HISTORY: options.history,
         save_dir / layout.RECORDS: options.records,
@@ -337,6 +349,7 @@ def publish(options: argparse.Namespace, log: AttemptLog) -> int:
         log.say(f"published {target}")
     if not options.keep_epoch_checkpoints:
         prune_fallback_checkpoints(save_dir, log.say)
+    resume.prune_kept_files(save_dir, pair_best=not options.no_pair_best)
     return 0
 
 

@@ -16,14 +16,17 @@ def train_args(wildcards):
 
 
 def training_runtime_options(wildcards):
-    """The runner's options read when the job runs, not a rerun trigger: logging and retention cannot change the
-    model; the devices are checked by the runner against the run's identity when it resumes."""
+    """The runner's options read when the job runs, not a rerun trigger: logging and retention (the epoch and the
+    per-pair best checkpoints) cannot change the model; the devices are checked by the runner against the run's
+    identity when it resumes."""
     settings = lssd_config.training_settings(config, wildcards.dataset, wildcards.direction, wildcards.method)
     options = ["--log-interval", str(settings["log_interval"])]
     options += ["--cpu-workers", str(config["run"]["cpu_workers_per_training"])]
     options += ["--fp16"] if config["run"]["fp16"] else []
     options += ["--keep-epoch-checkpoints"] if config["run"]["keep_epoch_checkpoints"] else []
     options += ["--tensorboard"] if config["run"]["tensorboard"] else []
+    # (each pair's best checkpoint kept for the per-pair best evaluation: which files stay, not the model)
+    options += [] if config["evaluation"].get("per_pair_best", True) else ["--no-pair-best"]
     return shlex.join(options)
 
 
