@@ -4,12 +4,16 @@
   minimum marked, a vertical line at the epoch the overall dev loss picks (``checkpoint_best.pt``).
 * ``compare``: one panel per pair, the baseline against each LSSD variant.
 * ``distillation``: per pair and epoch, where KD was on, coloured by the mean gate (one panel per method).
+* ``pair_best``: per pair, the baseline's one-model test BLEU, its per-pair best (each pair translated with its own
+  best checkpoint) and each LSSD variant's, means over seeds, from the evaluation JSONs (``lssd.report.gap``'s).
 
 Usage::
 
     python -m lssd.report.figures curves --history H.json --manifest M.json --title T --out PREFIX
     python -m lssd.report.figures compare --history baseline=H1.json lssd_whole=H2.json --manifest M.json --out PREFIX
     python -m lssd.report.figures distillation --records lssd_whole=R1.json ... --history-ref H.json --out PREFIX
+    python -m lssd.report.figures pair_best --manifest M.json [--roles R] [--baseline baseline] \
+        [--lssd-methods lssd_whole,...] --title T --out PREFIX --evaluations EVALUATION.json ...
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import numpy as np  # noqa: E402
 from lssd.config import pair_language  # noqa: E402
 from lssd.io import atomic_path, read_json, run_cli  # noqa: E402
 from lssd.method.history import ALL, best_epoch  # noqa: E402
-from lssd.report.tables import language_roles, with_roles  # noqa: E402
+from lssd.report.gap import load_evaluations, seed_means  # noqa: E402
+from lssd.report.pair_best import MODELS, PAIR_BEST, pair_best_title  # noqa: E402
+from lssd.report.table_render import method_title  # noqa: E402
+from lssd.report.tables import language_roles, languages_by_training_size, with_roles  # noqa: E402
 
 LOSS_LABEL = "dev loss (bits/token, label-smoothed)"
 
@@ -146,6 +153,38 @@ def plot_distillation(all_records: dict[str, dict], title: str):
     return figure
 
 
+def plot_pair_best(evaluations, manifest: dict, baseline: str, lssd_methods: list[str], title: str):
+    """Figure (d): per pair (high- to low-resource), grouped bars: the baseline's one-model BLEU, its per-pair best
+    (hatched) and each LSSD variant's."""
+    languages = languages_by_training_size(manifest)
+    models = evaluations[(evaluations["method"] == baseline) & evaluations[PAIR_BEST]][MODELS]
+    bars = [
+        (method_title(baseline), seed_means(evaluations, baseline, False, languages)),
+        (pair_best_title(baseline, models), seed_means(evaluations, baseline, True, languages)),
+        *((method_title(method), seed_means(evaluations, method, False, languages)) for method in lssd_methods),
+    ]
+    pairs = dict(zip(evaluations["language"], evaluations["pair"], strict=True))
+    roles = language_roles(manifest)
+    positions = np.arange(len(languages))
+    width = 0.8 / len(bars)
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(languages) * len(bars) / 2), 4.2))
+    colours = plt.get_cmap("tab10")
+    for index, (label, means) in enumerate(bars):
+        # the per-pair best in the baseline's colour, hatched: the same model family, its pairs' own checkpoints
+        colour = colours(0 if index < 2 else index - 1)
+        hatch = "//" if index == 1 else None
+        offsets = positions - 0.4 + width * (index + 0.5)
+        axis.bar(offsets, means.to_numpy(), width, label=label, color=colour, hatch=hatch, alpha=0.6 if hatch else 1)
+    names = [f"{pairs[lang]}\n({roles[lang]})" if roles.get(lang) else pairs[lang] for lang in languages]
+    axis.set_xticks(positions, names, fontsize=8)
+    axis.set_ylabel("BLEU (sacreBLEU, raw references, test)")
+    axis.set_title(f"{title}\n(hatched: each pair with its own best checkpoint; means over seeds)", fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
+    # under the axes: the first (highest-resource) pairs' bars are the tallest, where a legend inside would sit
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(3, len(bars)))
+    return figure
+
+
 def parse_named(items: list[str]) -> dict[str, Path]:
     named = {}
     for item in items:
@@ -162,9 +201,18 @@ def load(path: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="convergence figures from history and records files")
-    parser.add_argument("figure", choices=["curves", "compare", "distillation"])
+    parser.add_argument("figure", choices=["curves", "compare", "distillation", "pair_best"])
     parser.add_argument("--history", nargs="+", default=[], help="PATH (curves) or METHOD=PATH (compare)")
     parser.add_argument("--records", nargs="+", default=[], help="METHOD=PATH (distillation)")
+    parser.add_argument(
+        "--evaluations", nargs="+", action="extend", default=[], type=Path,
+        help="one-model and per-pair best evaluation JSONs (pair_best)",
+    )  # fmt: skip
+    parser.add_argument("--baseline", default="baseline", help="the method whose per-pair best is shown (pair_best)")
+    parser.add_argument(
+        "--lssd-methods", default="", type=lambda value: [name for name in value.split(",") if name],
+        help="comma-separated LSSD variants, in bar order (pair_best)",
+    )  # fmt: skip
     parser.add_argument("--manifest", type=Path, help="the dataset's manifest (pivot and language roles)")
     parser.add_argument("--roles", help="LANG=ROLE,... (low/high); default: the manifest's")
     parser.add_argument("--title", default="")
@@ -175,9 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.figure == "compare":
         histories = {name: load(path) for name, path in parse_named(args.history).items()}
         figure = plot_compare(histories, with_roles(load(args.manifest), args.roles), args.title)
-    else:
+    elif args.figure == "distillation":
         records = {name: load(path) for name, path in parse_named(args.records).items()}
         figure = plot_distillation(records, args.title)
+    else:
+        manifest = with_roles(load(args.manifest), args.roles)
+        evaluations = load_evaluations(args.evaluations, manifest["pivot"])
+        figure = plot_pair_best(evaluations, manifest, args.baseline, args.lssd_methods, args.title)
     for path in save(figure, args.out):
         print(f"wrote {path}")
     return 0
