@@ -9,14 +9,16 @@ default the baseline's smallest), gives p < ``--alpha`` (0.05); a pair whose per
 one-model one (the same checkpoint) has no gap to test (p = 1). For each LSSD variant L (seed mean):
 
 * per pair, the share of the gap it closes, (L − B) / (O − B), where the gap is real (blank elsewhere);
-* on average, gap-weighted over the pairs with a real gap: Σ(L − B) / Σ(O − B).
+* on average, gap-weighted over the pairs with a real gap: Σ(L − B) / Σ(O − B) (``avg``; ``low_avg`` and
+  ``high_avg`` the same over the low- and high-resource pairs, by the languages' roles, as in the result tables).
 
 Rows (the CSV's ``kind``): ``score`` (B, O, each L; ``avg``: their unweighted mean over pairs), ``gap`` (O − B,
 ``†`` where real, ``<column>_real`` in the CSV; ``avg``: the mean gap), ``p_value`` and ``share`` (one per L; the
 CSV holds the fraction, the shown tables a percentage). Writes ``{prefix}.gap.{csv,md,tex,html}``.
 
 Usage (the evaluation JSONs of any methods and splits, one-model and per-pair best ones together: a per-pair best
-one is told by its ``pair_best`` object; the hypotheses are read from the files the JSONs name)::
+one is told by its ``pair_best`` object; the hypotheses are the ``.hyp`` beside each JSON, else the file it names,
+the references the raw ones it names)::
 
     python -m lssd.report.gap --manifest M.json [--roles bos=low,...] --out-prefix results/tables/demo/m2o \
         [--title T] [--baseline baseline] [--lssd-methods lssd_whole,lssd_adaptive] [--seed 1] [--alpha 0.05] \
