@@ -3,7 +3,9 @@ the lifecycle as fairseq drives it: an epoch's training, its validation, the che
 
 import json
 import math
+import os
 
+import pytest
 import torch
 
 from lssd.method.lifecycle import RunFiles, TeacherLifecycle
@@ -161,3 +163,136 @@ def test_the_disk_estimate_counts_a_model_only_file_per_pair_twice_while_trainin
     assert kept.finished_bytes - plain.finished_bytes == 3 * 4000  # fp32 weights of 1000 parameters, per pair
     assert kept.training_bytes - plain.training_bytes == 2 * 3 * 4000
     assert lssd == kept  # an LSSD run's teachers are the same files
+
+
+# ------------------------------------------------------------------------------- real fairseq, through the runner
+def runner_command(save_dir, max_epoch, *own):
+    import sys
+
+    from lssd.run import commands
+    from tests.helpers import LANGS, TINY
+
+    args = commands.train_arguments(
+        data_bin="bin", save_dir=str(save_dir), pairs=[f"eng-{lang}" for lang in LANGS], direction="o2m",
+        training={**TINY, "lr": 0.005, "max_epoch": max_epoch},  # (dev losses bounce: bests at different epochs)
+        method={"criterion": "label_smoothed_cross_entropy"}, seed=3,
+    )  # fmt: skip
+    outputs = ["--best", f"{save_dir}.best.pt", "--history", f"{save_dir}.history.json"]
+    return [sys.executable, "-m", "lssd.run.train_run", "--save-dir", str(save_dir), *outputs, *own, "--", *args,
+            "--cpu"]  # fmt: skip
+
+
+def run_training(workdir, save_dir, max_epoch, *own, expect=0):
+    import subprocess
+
+    command = runner_command(save_dir, max_epoch, *own)
+    completed = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == expect, output[-4000:]
+    return output
+
+
+def best_epochs(save_dir):
+    from lssd.method.history import pair_best_epochs
+
+    return pair_best_epochs(json.loads((save_dir / "history.json").read_text()))
+
+
+def file_epochs(save_dir):
+    return {int(path.stem.removeprefix("teacher_epoch")) for path in (save_dir / "teachers").glob("*.pt")}
+
+
+def same_tensors(a, b):
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def baseline_run(data_bin, tmp_path_factory):
+    """A finished baseline run of 4 epochs, its epoch checkpoints kept (to compare the files with)."""
+    import shutil
+
+    root, _ = data_bin
+    workdir = tmp_path_factory.mktemp("pair_best")
+    shutil.copytree(root / "bin", workdir / "bin")
+    run_training(workdir, "run", EPOCHS, "--keep-epoch-checkpoints")
+    return workdir
+
+
+@pytest.mark.slow
+def test_a_baseline_run_keeps_exactly_its_pairs_best_checkpoints_as_trained(baseline_run):
+    save_dir = baseline_run / "run"
+    epochs = best_epochs(save_dir)
+    assert len(epochs) == 3 and file_epochs(save_dir) == set(epochs.values()), epochs
+    # (these settings: bests at two epochs, the last among them, which no next epoch applies; two pairs share one)
+    assert 1 < len(set(epochs.values())) < len(epochs) and EPOCHS in epochs.values(), epochs
+    for epoch in set(epochs.values()):
+        kept = torch.load(save_dir / "teachers" / f"teacher_epoch{epoch}.pt", map_location="cpu", weights_only=False)
+        trained = torch.load(save_dir / f"checkpoint{epoch}.pt", map_location="cpu", weights_only=False)
+        assert kept["epoch"] == epoch and same_tensors(kept["model"], trained["model"]), epoch
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_its_pairs_best_checkpoints(baseline_run, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    shutil.copytree(baseline_run / "bin", tmp_path / "bin")
+    save_dir = tmp_path / "run"
+    command = runner_command("run", EPOCHS, "--keep-epoch-checkpoints")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, **quiet)  # (its group: fairseq too)
+    try:
+        deadline = time.time() + 300
+        while not (save_dir / "checkpoint2.pt").exists() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)  # (past the save: checkpoint_last.pt is copied from it)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (save_dir / f"checkpoint{EPOCHS}.pt").exists(), "the run finished before it was killed"
+    output = run_training(tmp_path, "run", EPOCHS, "--keep-epoch-checkpoints")
+    assert "Loaded checkpoint" in output
+    epochs = best_epochs(save_dir)
+    assert file_epochs(save_dir) == set(epochs.values()) and len(epochs) == 3
+    for epoch in set(epochs.values()):
+        kept = torch.load(save_dir / "teachers" / f"teacher_epoch{epoch}.pt", map_location="cpu", weights_only=False)
+        trained = torch.load(save_dir / f"checkpoint{epoch}.pt", map_location="cpu", weights_only=False)
+        assert same_tensors(kept["model"], trained["model"]), epoch
+
+
+@pytest.mark.slow
+def test_a_missing_pair_best_file_is_rebuilt_or_named_when_the_run_is_published(baseline_run, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(baseline_run, workdir, symlinks=True)
+    save_dir = workdir / "run"
+    pair, epoch = next(iter(best_epochs(save_dir).items()))
+    kept = save_dir / "teachers" / f"teacher_epoch{epoch}.pt"
+    original = torch.load(kept, map_location="cpu", weights_only=False)["model"]
+    kept.unlink()
+    output = run_training(workdir, "run", EPOCHS, "--keep-epoch-checkpoints")  # finished: published again
+    assert f"was missing or torn: rebuilt from run/checkpoint{epoch}.pt" in output
+    assert same_tensors(torch.load(kept, map_location="cpu", weights_only=False)["model"], original)
+    kept.unlink()
+    (save_dir / f"checkpoint{epoch}.pt").unlink()
+    output = run_training(workdir, "run", EPOCHS, expect=1)
+    assert f"training finished but the best checkpoint of {pair} (epoch {epoch}: run/teachers/teacher_epoch" in output
+    assert "Set evaluation.per_pair_best: false, or train the run again (mv run run.stale-manual" in output
+    assert run_training(workdir, "run", EPOCHS, "--no-pair-best", expect=0)  # the switch off: nothing to check
+
+
+@pytest.mark.slow
+def test_the_switch_off_keeps_no_file_in_a_baseline_run(baseline_run, tmp_path):
+    import shutil
+
+    shutil.copytree(baseline_run / "bin", tmp_path / "bin")
+    run_training(tmp_path, "run", 2, "--no-pair-best")
+    assert not (tmp_path / "run" / "teachers").exists()
+    identity = json.loads((tmp_path / "run" / "run_args.json").read_text())
+    assert "--lssd-no-pair-best-checkpoints" not in identity["args"]  # (not the run's identity: a runtime switch)

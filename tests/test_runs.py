@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from lssd.method.history import pair_best_epochs
 from lssd.run import attempts, commands, identity, resume, train_run
 from tests.helpers import LANGS, LSSD, TINY
 
@@ -89,10 +90,13 @@ def test_a_finished_run_keeps_last_best_and_its_records_only(trained):
     workdir, output = trained
     save_dir = workdir / SAVE_DIR
     files = sorted(str(path.relative_to(save_dir)) for path in save_dir.rglob("*") if path.is_file())
-    assert files == [
+    # each pair's best checkpoint, model-only (evaluation.per_pair_best; tests/test_pair_best_checkpoints.py)
+    history = json.loads((save_dir / "history.json").read_text())
+    pair_best = sorted({f"teachers/teacher_epoch{epoch}.pt" for epoch in pair_best_epochs(history).values()})
+    assert pair_best and files == sorted([
         "checkpoint_best.pt", "checkpoint_last.pt", "history.json", "logs/attempt-1.log", "records.json",
-        "run_args.json",
-    ], files  # fmt: skip
+        "run_args.json", *pair_best,
+    ]), files  # fmt: skip
     assert "Saved checkpoint run/checkpoints/checkpoint2.pt" in output  # kept while training, deleted at the end
     assert history_epochs(workdir) == 2 and (workdir / "run" / "checkpoint_best.pt").stat().st_size > 0
     identity = json.loads((save_dir / "run_args.json").read_text())

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from lssd.method.history import pair_best_epochs
 from lssd.run import commands
 from tests.helpers import BIN, REPO, job_stats, reduced_config, snakemake
 
@@ -216,10 +217,12 @@ def test_finished_runs_keep_no_epoch_checkpoints(workdir):
             "checkpoint_best.pt", "checkpoint_last.pt", "history.json", "logs/attempt-1.log", "records.json",
             "run_args.json",
         ], files  # fmt: skip
-        # LSSD: the teachers of the last epoch only (one file per distinct best epoch of a pair)
+        # each pair's best checkpoint (evaluation.per_pair_best), and LSSD's teachers of the last epoch (one file per
+        # distinct best epoch of a pair, the same files where they are the same epochs)
         records = json.loads((save_dir.parent / "records.json").read_text())
-        in_use = sorted({f"teachers/teacher_epoch{records[pair]['best_epoch'][-1]}.pt" for pair in records})
-        assert teachers == ([] if method == "baseline" else in_use), teachers
+        in_use = {records[pair]["best_epoch"][-1] for pair in records} if method != "baseline" else set()
+        bests = set(pair_best_epochs(json.loads((save_dir / "history.json").read_text())).values())
+        assert teachers == sorted(f"teachers/teacher_epoch{epoch}.pt" for epoch in in_use | bests), teachers
 
 
 def copy_tree(source, target):
