@@ -72,52 +72,60 @@ def pair_scores(pieces: list[str], spm_references: list[str], raw_references: li
     return hypotheses, references, scores
 
 
+def evaluate_item(generator, item: dict, meta: dict, output_dir: Path, extra: dict | None = None) -> dict:
+    """Translate one planned (pair, split) with the generator's model, score it and write its three files;
+    ``extra`` is added to the JSON (after today's keys). Returns the JSON."""
+    from lssd.run.generation import Request
+
+    source, target = item["pair"].split("-")
+    print(f"translating {item['pair']} {item['split']}", flush=True)
+    translation = generator.translate(Request(source, target, item["split"]))
+    raw_references = read_lines(item["reference"])
+    hypotheses, references, scores = pair_scores(
+        translation.hypotheses, translation.references, raw_references, item["spm_model"], target
+    )
+    stem = output_dir / f"{item['pair']}.{item['split']}"
+    result = {
+        **meta,
+        "pair": item["pair"],
+        "split": item["split"],
+        "target_lang": target,
+        "n_sentences": len(raw_references),
+        **scores,
+        "metrics": metrics.descriptions(),
+        "reference": str(item["reference"]),
+        "spm_reference": f"{stem}.spm_ref",
+        "hypotheses": f"{stem}.hyp",
+        **(extra or {}),
+    }
+    write_lines(f"{stem}.hyp", hypotheses)
+    write_lines(f"{stem}.spm_ref", references)
+    write_json(f"{stem}.json", result)
+    print(
+        f"{item['pair']} {item['split']}: BLEU {result['bleu']:.2f} (paper-comparable {result['spm_ref_bleu']:.2f})"
+        f"  chrF {result['chrf']:.2f}  chrF++ {result['chrfpp']:.2f}  ({len(raw_references)} sentences)",
+        flush=True,
+    )
+    return result
+
+
+def planned_files(plan: list[dict]) -> list[str]:
+    """The files an evaluation writes for its plan (besides any manifest and the checksums)."""
+    return [name for item in plan for name in evaluated.files_of(item["pair"], item["split"])]
+
+
 def evaluate_run(output_dir: Path, plan: list[dict], meta: dict, generate_args: list[str]) -> list[dict]:
-    from lssd.run.generation import Generator, Request
+    from lssd.run.generation import Generator
 
     generator = Generator(generate_args)
-    results = []
-    for item in plan:
-        source, target = item["pair"].split("-")
-        print(f"translating {item['pair']} {item['split']}", flush=True)
-        translation = generator.translate(Request(source, target, item["split"]))
-        raw_references = read_lines(item["reference"])
-        hypotheses, references, scores = pair_scores(
-            translation.hypotheses, translation.references, raw_references, item["spm_model"], target
-        )
-        stem = output_dir / f"{item['pair']}.{item['split']}"
-        result = {
-            **meta,
-            "pair": item["pair"],
-            "split": item["split"],
-            "target_lang": target,
-            "n_sentences": len(raw_references),
-            **scores,
-            "metrics": metrics.descriptions(),
-            "reference": str(item["reference"]),
-            "spm_reference": f"{stem}.spm_ref",
-            "hypotheses": f"{stem}.hyp",
-        }
-        write_lines(f"{stem}.hyp", hypotheses)
-        write_lines(f"{stem}.spm_ref", references)
-        write_json(f"{stem}.json", result)
-        print(
-            f"{item['pair']} {item['split']}: BLEU {result['bleu']:.2f} (paper-comparable {result['spm_ref_bleu']:.2f})"
-            f"  chrF {result['chrf']:.2f}  chrF++ {result['chrfpp']:.2f}  ({len(raw_references)} sentences)",
-            flush=True,
-        )
-        results.append(result)
-    written = [name for item in plan for name in evaluated.files_of(item["pair"], item["split"])]
-    evaluated.write_checksums(output_dir, written)  # last: what the workflow checks the directory against
+    results = [evaluate_item(generator, item, meta, output_dir) for item in plan]
+    evaluated.write_checksums(output_dir, planned_files(plan))  # last: what the workflow checks the directory against
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parts = split_passthrough(argv, "lssd.run.evaluate", "fairseq-generate")
-    if parts is None:
-        return 2
-    own_args, generate_args = parts
-    parser = argparse.ArgumentParser(description="translate and score every pair and split of one run")
+def evaluation_parser(description: str) -> argparse.ArgumentParser:
+    """The options every evaluation of a run takes (this one's and lssd.run.evaluate_pair_best's)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument(
         "--plan", required=True, help="JSON list of {pair, split, reference (raw text), spm_model (target side)}"
@@ -126,17 +134,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.run.gpus)"
     )
-    options = parser.parse_args(own_args)
-    plan = json.loads(options.plan)
+    return parser
+
+
+def run_on_job_gpus(options: argparse.Namespace, evaluation) -> int:
+    """``evaluation()`` on the job's GPUs (set before lssd.run.generation imports torch); 2 when they are wrong."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        # before lssd.run.generation imports torch
         with gpus.job_gpus(options.gpus, setting="run.gpus_per_evaluation", say=functools.partial(print, flush=True)):
-            evaluate_run(options.output_dir, plan, json.loads(options.meta), generate_args)
+            evaluation()
     except gpus.GPUError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parts = split_passthrough(argv, "lssd.run.evaluate", "fairseq-generate")
+    if parts is None:
+        return 2
+    own_args, generate_args = parts
+    options = evaluation_parser("translate and score every pair and split of one run").parse_args(own_args)
+    plan, meta = json.loads(options.plan), json.loads(options.meta)
+    return run_on_job_gpus(options, lambda: evaluate_run(options.output_dir, plan, meta, generate_args))
 
 
 if __name__ == "__main__":

@@ -63,12 +63,19 @@ def generation_config(common_args: list[str], request: Request):
 
 
 class Generator:
-    """The model of ``--path``, loaded on first use and kept for every later request."""
+    """The model of ``--path``, loaded on first use and kept for every later request; ``use_weights`` gives it
+    other weights of the same architecture (another epoch of the run) without loading it again."""
 
     def __init__(self, common_args: list[str]):
         self.common_args = list(common_args)
         self.models = None
         self.saved_cfg = None
+        self.pending_weights = None
+
+    def use_weights(self, weights: dict) -> None:
+        """Translate the next requests with ``weights`` (a model's ``state_dict``), copied into the loaded model
+        (in its dtype and on its device, as loading a checkpoint with them would) before the next translation."""
+        self.pending_weights = weights
 
     def load_models(self, cfg, task, use_cuda: bool) -> None:
         from fairseq import checkpoint_utils, utils
@@ -91,6 +98,15 @@ class Generator:
                 model.cuda()
             model.prepare_for_inference_(cfg)
 
+    def ready_models(self, cfg, task, use_cuda: bool) -> None:
+        """The model loaded (once), holding the weights last given to ``use_weights``."""
+        if self.models is None:
+            self.load_models(cfg, task, use_cuda)
+        if self.pending_weights is not None:
+            for model in self.models:
+                model.load_state_dict(self.pending_weights, strict=True)
+            self.pending_weights = None
+
     def translate(self, request: Request) -> Translation:
         import numpy as np
         import torch
@@ -103,8 +119,7 @@ class Generator:
             utils.set_torch_seed(cfg.common.seed)
         use_cuda = torch.cuda.is_available() and not cfg.common.cpu
         task = tasks.setup_task(cfg.task)
-        if self.models is None:
-            self.load_models(cfg, task, use_cuda)
+        self.ready_models(cfg, task, use_cuda)
         # after the model, as fairseq-generate does: the dataset is loaded with the checkpoint's task config
         task.load_dataset(cfg.dataset.gen_subset, task_cfg=self.saved_cfg.task)
         batches = task.get_batch_iterator(
