@@ -96,7 +96,7 @@ def rebuild_teacher(source: Path, target: Path, epoch: int) -> None:
 def check_teachers(save_dir: Path, progress: Progress, args: list[str], say: Say) -> str | None:
     """None when every teacher the checkpoint's table refers to can be reloaded (rebuilt from ``checkpoint<N>.pt``
     where its file is missing or torn); else the error, saying what to do. Runs that do not distil load none."""
-    if option_value(args, "--criterion") != DISTILLING_CRITERION:
+    if not distils(args):
         return None
     for epoch in sorted(progress.teacher_epochs):
         path = teacher_path(save_dir, epoch)
@@ -116,14 +116,19 @@ def check_teachers(save_dir: Path, progress: Progress, args: list[str], say: Say
     return None
 
 
-def prune_kept_files(save_dir: Path, pair_best: bool) -> None:
-    """After a finished training: delete the files of ``<save-dir>/teachers`` that neither the teacher table of
-    ``checkpoint_last.pt`` (a raised max_epoch resumes from it) nor, with ``pair_best``, a pair's best epoch in the
-    history refers to (during training the previous checkpoint's are kept too, for a resume from it)."""
+def distils(args: list[str]) -> bool:
+    """Whether the ``fairseq-train`` arguments train an LSSD run (one with teachers)."""
+    return option_value(args, "--criterion") == DISTILLING_CRITERION
+
+
+def prune_kept_files(save_dir: Path, pair_best: bool, teachers: bool) -> None:
+    """After a finished training: delete the files of ``<save-dir>/teachers`` that neither, with ``teachers``, the
+    teacher table of ``checkpoint_last.pt`` (a raised max_epoch resumes from it) nor, with ``pair_best``, a pair's
+    best epoch in the history refers to (while training, the previous checkpoint's stay too, for a resume)."""
     directory = save_dir / TEACHERS_DIRECTORY
     if not directory.is_dir() or not readable_checkpoint(save_dir / layout.LAST):
         return
-    keep = set(checkpoint_progress(save_dir).teacher_epochs)
+    keep = set(checkpoint_progress(save_dir).teacher_epochs) if teachers else set()
     if pair_best:
         keep |= set(pair_best_epochs(json.loads((save_dir / layout.HISTORY).read_text(encoding="utf-8"))).values())
     for path in directory.glob("teacher_epoch*.pt"):

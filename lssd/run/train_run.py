@@ -303,7 +303,7 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
         epochs = trained_epochs(options.save_dir)
         log.say(f"the run is already trained ({epochs} epochs, {progress.updates} updates): "
                 "publishing its outputs without starting fairseq")  # fmt: skip
-        return publish(options, log)
+        return publish(options, log, distils=resume.distils(fairseq_args))
     problem = devices_problem(options.save_dir, devices, progress)
     if progress is not None:
         problem = problem or resume.check_teachers(options.save_dir, progress, fairseq_args, log.say)
@@ -321,11 +321,12 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
     if returncode != 0:
         log.say(f"fairseq-train failed with exit code {returncode}")
         return returncode
-    return publish(options, log)
+    return publish(options, log, distils=resume.distils(fairseq_args))
 
 
-def publish(options: argparse.Namespace, log: AttemptLog) -> int:
-    """Copy the finished run's artifacts to the rule's outputs (the best checkpoint last: the main output)."""
+def publish(options: argparse.Namespace, log: AttemptLog, distils: bool = False) -> int:
+    """Copy the finished run's artifacts to the rule's outputs (the best checkpoint last: the main output); an LSSD
+    run (``distils``) keeps its teachers' files."""
     save_dir = options.save_dir
     problem = None if options.no_pair_best else resume.check_pair_best(save_dir, log.say)
     if problem:
@@ -349,7 +350,7 @@ def publish(options: argparse.Namespace, log: AttemptLog) -> int:
         log.say(f"published {target}")
     if not options.keep_epoch_checkpoints:
         prune_fallback_checkpoints(save_dir, log.say)
-    resume.prune_kept_files(save_dir, pair_best=not options.no_pair_best)
+    resume.prune_kept_files(save_dir, pair_best=not options.no_pair_best, teachers=distils)
     return 0
 
 
