@@ -44,6 +44,8 @@ localrules:
     figure_curves,
     figure_compare,
     figure_distillation,
+    gap_table,
+    figure_pair_best,
 
 
 rule all:

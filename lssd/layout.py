@@ -20,6 +20,8 @@ PATHS = {
     "bin": "results/bin/{dataset}",
     "run": "results/train/{dataset}/{direction}/{method}/seed{seed}",
     "eval": "results/eval/{dataset}/{direction}/{method}/seed{seed}",
+    # each pair translated with its own best checkpoint (evaluation.per_pair_best)
+    "eval_pair_best": "results/eval_pair_best/{dataset}/{direction}/{method}/seed{seed}",
     "significance": "results/significance/{dataset}/{direction}/{method}.json",
     "tables": "results/tables/{dataset}/{direction}",
     "figures": "results/figures/{dataset}/{direction}",
@@ -28,6 +30,7 @@ PATHS = {
 LOGS = {
     "train": "logs/train/{dataset}/{direction}/{method}/seed{seed}.log",
     "eval": "logs/eval/{dataset}/{direction}/{method}/seed{seed}.log",
+    "eval_pair_best": "logs/eval_pair_best/{dataset}/{direction}/{method}/seed{seed}.log",
 }
 
 # in a run's directory: what the train rule publishes, and the runner's checkpoint directory (not an output: a
@@ -37,6 +40,8 @@ HISTORY = "history.json"
 RECORDS = "records.json"
 CHECKPOINTS = "checkpoints"
 LAST = "checkpoint_last.pt"  # in CHECKPOINTS, fairseq's
+# in a per-pair best evaluation (eval_pair_best): which epoch's checkpoint translated each pair
+PAIR_BEST_MANIFEST = "pair_best.json"
 
 
 class KeepWildcards(dict):

@@ -33,6 +33,9 @@ def test_the_catalog_config_plans_the_whole_dag_in_a_bare_directory(tmp_path):
         "figure_curves": 2,
         "figure_compare": 2,
         "figure_distillation": 2,
+        "evaluate_pair_best": runs,  # each pair with its own best checkpoint (evaluation.per_pair_best)
+        "gap_table": 2,
+        "figure_pair_best": 2,
         "all": 1,
     }, planned
 

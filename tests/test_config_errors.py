@@ -101,7 +101,7 @@ def test_an_unknown_key_without_a_near_one_lists_the_allowed_keys(tmp_path):
     lines = rejected(edited(lambda c: c["evaluation"].update(zzz=1)), tmp_path=tmp_path)
     assert lines[0] == (
         f"evaluation.zzz (from {tmp_path / 'config.yaml'}): unknown key 'zzz' "
-        "(allowed here: batch_size, beam, lenpen, max_len_b, splits, threads)"
+        "(allowed here: batch_size, beam, lenpen, max_len_b, per_pair_best, splits, threads)"
     )
 
 

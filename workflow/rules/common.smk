@@ -26,6 +26,8 @@ from lssd.data.parallel import parallel_path
 from lssd.data.spm import model_for_side
 from lssd.data import resources as data_costs
 from lssd.method.flags import is_lssd_method
+from lssd.method.history import pair_best_epochs
+from lssd.method.teachers import TEACHERS_DIRECTORY, teacher_file_name
 from lssd import layout
 from lssd.run import resources as run_resources
 
@@ -162,6 +164,61 @@ def eval_dir(dataset, direction, method, seed):
     return path("eval", dataset=dataset, direction=direction, method=method, seed=seed)
 
 
+def pair_best_dir(dataset, direction, method, seed):
+    """A run's per-pair best evaluation (evaluation.per_pair_best): each pair translated with its own best
+    checkpoint, the same files as eval_dir's."""
+    return path("eval_pair_best", dataset=dataset, direction=direction, method=method, seed=seed)
+
+
+def missing_pair_best_checkpoint(dataset, direction, method, seed):
+    """For a published run (its history.json exists), the first per-pair best checkpoint its checkpoint directory
+    lacks (a run trained by lssd 0.1.0, which kept them only as an LSSD run's teachers, or one whose files were
+    deleted); None when it has them all, or when the run is not trained yet (its training writes them)."""
+    history = Path(run_dir(dataset, direction, method, seed, layout.HISTORY))
+    if not history.is_file():
+        return None
+    try:
+        epochs = pair_best_epochs(json.loads(history.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None  # the training reruns (its output is damaged): it writes them
+    teachers = Path(layout.save_dir(dataset, direction, method, seed), TEACHERS_DIRECTORY)
+    for epoch in sorted(set(epochs.values())):
+        if not (teachers / teacher_file_name(epoch)).is_file():
+            return teachers / teacher_file_name(epoch)
+    return None
+
+
+def pair_best_evaluated(dataset, direction, method, seed):
+    """Whether a run gets a per-pair best evaluation: evaluation.per_pair_best, and the run's files are there
+    (a run without them is left out with a warning, check_pair_best_checkpoints: its one-model results stand)."""
+    if not config["evaluation"]["per_pair_best"]:
+        return False
+    return (dataset, direction, method, seed) not in RUNS_WITHOUT_PAIR_BEST
+
+
+def check_pair_best_checkpoints():
+    """The published runs whose per-pair best checkpoints are missing: left out of the per-pair best rows, once,
+    with what to do."""
+    missing = {}
+    if config["evaluation"]["per_pair_best"]:
+        for run in RUNS:
+            file = missing_pair_best_checkpoint(*run)
+            if file is not None:
+                missing[run] = file
+    if missing and workflow.is_main_process:
+        for run, file in missing.items():
+            name = layout.run_key(*run)
+            logger.warning(
+                f"{name}: no per-pair best row (its per-pair best checkpoint {file} is missing: trained by lssd 0.1.0,"
+                f" or deleted); to get one, train it again (snakemake --forcerun {run_dir(*run, layout.BEST)}), then run"
+                " snakemake once more"
+            )
+    return missing
+
+
+RUNS_WITHOUT_PAIR_BEST = check_pair_best_checkpoints()
+
+
 def eval_path(dataset, direction, method, seed, pair, split, ext):
     """One pair's and split's evaluation file (.json scores, .hyp hypotheses, .spm_ref paper-comparable
     references) inside the run's evaluation directory."""
@@ -176,11 +233,16 @@ def report_targets():
             for metric in TABLE_METRICS:
                 targets += [f"{tables}.{metric}.{ext}" for ext in TABLE_FORMATS]
             targets += [
-                f"{tables}.{name}.{ext}" for name in ("convergence", "convergence_summary") for ext in ("csv", "md")
+                f"{tables}.{name}.{ext}"
+                for name in ("convergence", "convergence_summary")
+                for ext in ("csv", "md", "html")
             ]
             figures = path("figures", dataset=dataset, direction=direction)
             names = ["compare"] + (["curves"] if BASELINE in config["run"]["methods"] else [])
             names += ["distillation"] if lssd_methods() else []
+            if gap_reported(dataset, direction):
+                names.append("pair_best")
+                targets += [f"{tables}.gap.{ext}" for ext in TABLE_FORMATS]
             targets += [f"{figures}/{name}.{ext}" for name in names for ext in ("png", "pdf")]
     return targets
 
@@ -191,6 +253,8 @@ def all_targets():
         targets.append(run_dir(dataset, direction, method, seed, layout.HISTORY))
         targets.append(run_dir(dataset, direction, method, seed, layout.RECORDS))
         targets.append(eval_dir(dataset, direction, method, seed))
+        if pair_best_evaluated(dataset, direction, method, seed):
+            targets.append(pair_best_dir(dataset, direction, method, seed))
     return targets + report_targets()
 
 
@@ -219,18 +283,28 @@ def check_fairseq_arguments():
         )
 
 
+def evaluation_directories():
+    """(dataset, direction, method, seed, directory, files beyond the per-pair ones) of every evaluation the
+    config asks for: the one-model one, and the per-pair best one (its manifest too)."""
+    for dataset, direction, method, seed in RUNS:
+        yield dataset, direction, method, seed, Path(eval_dir(dataset, direction, method, seed)), []
+        if config["evaluation"]["per_pair_best"]:
+            directory = Path(pair_best_dir(dataset, direction, method, seed))
+            yield dataset, direction, method, seed, directory, [layout.PAIR_BEST_MANIFEST]
+
+
 def check_evaluations():
     """A run's evaluation directory that is no longer what its job wrote (a file truncated, edited or gone:
     lssd.run.evaluated) is moved aside, kept, so that the run is evaluated again and the tables follow. In the main
     process only; a dry run only says so."""
     if not workflow.is_main_process:
         return
-    for dataset, direction, method, seed in RUNS:
-        directory = Path(eval_dir(dataset, direction, method, seed))
+    for dataset, direction, method, seed, directory, extra in evaluation_directories():
         if not directory.is_dir():
             continue
         pairs = lssd_config.pairs(config, dataset, direction)
-        reason = evaluated.damage(directory, evaluated.expected_files(pairs, config["evaluation"]["splits"]))
+        expected = evaluated.expected_files(pairs, config["evaluation"]["splits"]) + extra
+        reason = evaluated.damage(directory, expected)
         if reason is None:
             continue
         if workflow.output_settings.dryrun:  # (set while the Snakefile is read; workflow.dryrun is not yet)

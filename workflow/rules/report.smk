@@ -25,6 +25,7 @@ rule tables:
         data=path("data"),
         evaluations=lambda w: evaluation_dirs(w.dataset, w.direction),
         significance=lambda w: significance_files(w.dataset, w.direction),
+        pair_best=lambda w: pair_best_dirs(w.dataset, w.direction),
     output:
         **table_outputs(),
     log:
@@ -37,11 +38,35 @@ rule tables:
         significance=lambda w, input: " ".join(f"--significance {path}" for path in input.significance),
         results=lambda w: " ".join(evaluation_files(w.dataset, w.direction)),
         prefix=lambda w, output: output_prefix(output.bleu_csv, ".bleu.csv"),
+        pair_best=pair_best_table_args,
     shell:
         "python -m lssd.report.tables --manifest {input.data}/manifest.json --roles {params.roles:q} --methods {params.methods}"
         " --out-prefix {params.prefix} --title {params.title:q}"
         " --direction {wildcards.direction} {params.setting} {params.significance}"
-        " {params.results} > {log} 2>&1"
+        " {params.results} {params.pair_best} > {log} 2>&1"
+
+
+rule gap_table:
+    """How much of the baseline's gap to its per-pair best each LSSD variant closes (BLEU, test)."""
+    input:
+        data=path("data"),
+        evaluations=gap_inputs,
+    output:
+        **gap_outputs(),
+    log:
+        "logs/tables/{dataset}/{direction}.gap.log",
+    params:
+        roles=lambda w: language_roles_arg(w.dataset),
+        lssd=lambda w: ",".join(lssd_methods()),
+        title=lambda w: f"{w.dataset} {w.direction} (test)",
+        prefix=lambda w, output: output_prefix(output.csv, ".gap.csv"),
+        files=gap_files,
+    shell:
+        "python -m lssd.report.gap --manifest {input.data}/manifest.json --roles {params.roles:q}"
+        " --out-prefix {params.prefix} --title {params.title:q} --baseline "
+        + BASELINE
+        + " --lssd-methods {params.lssd}"
+        " --seed " + str(FIRST_SEED) + " {params.files} > {log} 2>&1"
 
 
 rule convergence:
@@ -113,3 +138,24 @@ rule figure_distillation:
     shell:
         "python -m lssd.report.figures distillation --records {params.records} --title {params.title:q}"
         " --out {params.out} > {log} 2>&1"
+
+
+rule figure_pair_best:
+    """Figure (d): per pair, the baseline's one-model BLEU, its per-pair best, and each LSSD variant (test)."""
+    input:
+        data=path("data"),
+        evaluations=gap_inputs,
+    output:
+        **figure_outputs("pair_best", "per-pair best vs LSSD", "pair_best"),
+    log:
+        "logs/figures/{dataset}/{direction}.pair_best.log",
+    params:
+        out=lambda w, output: output_prefix(output.png, ".png"),
+        roles=lambda w: language_roles_arg(w.dataset),
+        lssd=lambda w: ",".join(lssd_methods()),
+        title=lambda w: f"{w.dataset} {w.direction} (test)",
+        files=gap_files,
+    shell:
+        "python -m lssd.report.figures pair_best --manifest {input.data}/manifest.json --roles {params.roles:q}"
+        " --baseline " + BASELINE + " --lssd-methods {params.lssd} --title {params.title:q} --out {params.out}"
+        " --evaluations {params.files} > {log} 2>&1"

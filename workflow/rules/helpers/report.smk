@@ -151,3 +151,83 @@ def evaluation_files(dataset, direction, split="test"):
         if d == dataset and r == direction
         for pair in lssd_config.pairs(config, dataset, direction)
     ]
+
+
+def pair_best_runs(dataset, direction, methods=None):
+    """(method, seed) of the runs of a dataset and direction that get a per-pair best evaluation."""
+    return [
+        (method, seed)
+        for (d, r, method, seed) in RUNS
+        if d == dataset
+        and r == direction
+        and (methods is None or method in methods)
+        and pair_best_evaluated(d, r, method, seed)
+    ]
+
+
+def pair_best_dirs(dataset, direction, methods=None):
+    return [
+        pair_best_dir(dataset, direction, method, seed) for method, seed in pair_best_runs(dataset, direction, methods)
+    ]
+
+
+def pair_best_files(dataset, direction, methods=None, split="test"):
+    """The per-pair best evaluation JSONs (one per pair) of those runs."""
+    return [
+        f"{pair_best_dir(dataset, direction, method, seed)}/{pair}.{split}.json"
+        for method, seed in pair_best_runs(dataset, direction, methods)
+        for pair in lssd_config.pairs(config, dataset, direction)
+    ]
+
+
+def pair_best_table_args(wildcards):
+    """The tables' --pair-best files (last on the command line: the option takes a list); none when off."""
+    files = pair_best_files(wildcards.dataset, wildcards.direction)
+    return shlex.join(["--pair-best", *files]) if files else ""
+
+
+def gap_methods():
+    return [BASELINE, *lssd_methods()]
+
+
+def gap_reported(dataset, direction):
+    """The gap table and the per-pair best figure: a baseline and an LSSD variant run, and every seed of the
+    baseline has its per-pair best evaluation (the gap's means are over the same seeds)."""
+    if BASELINE not in config["run"]["methods"] or not lssd_methods():
+        return False
+    baseline_runs = [run for run in RUNS if run[:3] == (dataset, direction, BASELINE)]
+    return bool(baseline_runs) and all(pair_best_evaluated(*run) for run in baseline_runs)
+
+
+def gap_inputs(wildcards):
+    """The one-model evaluations of the baseline and the LSSD variants, and the baseline's per-pair best ones."""
+    methods = gap_methods()
+    one_model = [
+        eval_dir(d, r, m, s)
+        for (d, r, m, s) in RUNS
+        if (d, r) == (wildcards.dataset, wildcards.direction) and m in methods
+    ]
+    return one_model + pair_best_dirs(wildcards.dataset, wildcards.direction, [BASELINE])
+
+
+def gap_files(wildcards):
+    files = [
+        path
+        for path in evaluation_files(wildcards.dataset, wildcards.direction)
+        if any(f"/{method}/seed" in path for method in gap_methods())
+    ]
+    return shlex.join(files + pair_best_files(wildcards.dataset, wildcards.direction, [BASELINE]))
+
+
+def gap_outputs():
+    """The gap table's outputs, in every format, marked for the report."""
+    return {
+        ext: report(
+            f"{path('tables')}.gap.{ext}",
+            caption="../report/gap.rst",
+            category="{dataset}",
+            subcategory="{direction}",
+            labels={"table": "gap to the per-pair best", "format": label},
+        )
+        for ext, label in TABLE_FORMATS.items()
+    }
