@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from copy import deepcopy
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parent.parent
 
 
