@@ -25,7 +25,7 @@ import torch
 
 import lssd.plugin.task  # noqa: F401  (registers the task in this process, allows loading fairseq checkpoints)
 from lssd.method.history import ALL
-from lssd.run import cli, train_run
+from lssd.run import cli, processes, train_run
 from tests.helpers import LSSD, REPO, expected_switch, train_command
 
 INIT = "file:///tmp/rendezvous/store"
@@ -52,7 +52,7 @@ def test_n_visible_gpus_set_the_world_size_to_n(gpus):
     # would make it skip that inference (outside SLURM) and train on one GPU
     assert not {"--distributed-port", "--distributed-init-method", "--distributed-no-spawn"} & set(flags)
     # the runner starts a single fairseq-train; CPU workers do not apply on GPUs
-    commands = train_run.training_commands(["data"], gpu_count=gpus, cpu_workers=4, init_method=INIT)
+    commands = processes.training_commands(["data"], gpu_count=gpus, cpu_workers=4, init_method=INIT)
     assert len(commands) == 1 and option(commands[0], "--distributed-world-size") == str(gpus)
 
 
@@ -72,12 +72,12 @@ def test_cpu_workers_are_gloo_ranks_of_one_world():
 
 
 def test_fairseq_cpu_flag_means_cpu_workers_even_with_gpus():
-    commands = train_run.training_commands(
+    commands = processes.training_commands(
         ["data", "--cpu"], gpu_count=2, cpu_workers=2, init_method=INIT, program=("fairseq-train",)
     )
     assert [command[:3] for command in commands] == [["fairseq-train", "data", "--cpu"]] * 2
     assert [option(command, "--distributed-rank") for command in commands] == ["0", "1"]
-    assert train_run.training_commands(["data"], gpu_count=0)[0][:3] == [sys.executable, "-m", "fairseq_cli.train"]
+    assert processes.training_commands(["data"], gpu_count=0)[0][:3] == [sys.executable, "-m", "fairseq_cli.train"]
 
 
 def test_the_workers_rendezvous_through_a_file_and_talk_over_loopback():
@@ -110,9 +110,9 @@ def test_a_failing_worker_stops_the_others():
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
     failing = [sys.executable, "-c", "raise SystemExit(3)"]
     start = time.monotonic()
-    assert train_run.run_processes([sleeper, failing]) == 3
+    assert processes.run_processes([sleeper, failing]) == 3
     assert time.monotonic() - start < 60
-    assert train_run.run_processes([[sys.executable, "-c", "pass"]] * 2) == 0
+    assert processes.run_processes([[sys.executable, "-c", "pass"]] * 2) == 0
 
 
 # ----------------------------------------------------------------------------------------------- LSSD, 2 workers
@@ -177,7 +177,7 @@ def run_through_runner(root, out, workers, driver):
     """One LSSD run through ``lssd.run.train_run.main`` (the Snakemake rule's entry) with ``--cpu-workers``."""
     pairs, arguments = runner_arguments(root, out, workers)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_run, "FAIRSEQ_TRAIN", (sys.executable, str(driver)))
+        patch.setattr(processes, "FAIRSEQ_TRAIN", (sys.executable, str(driver)))
         assert train_run.main(arguments) == 0
     return pairs
 

@@ -47,3 +47,22 @@ def test_the_readme_is_a_front_page_that_links_every_docs_page():
     assert len(readme.splitlines()) < 150
     for page in (REPO / "docs").glob("*.md"):
         assert f"](docs/{page.name})" in readme, page.name
+
+
+def test_the_paper_disk_table_is_what_the_disk_command_prints():
+    """docs/paper.md's disk table (a user sizes a 100-GPU-hour run's disk by it) is the disk command's output."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lssd.run.disk", "--configfile", "config/paper.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 4, result.stdout
+    page = (REPO / "docs" / "paper.md").read_text(encoding="utf-8")
+    assert all(row in page for row in rows), [row for row in rows if row not in page]

@@ -154,7 +154,7 @@ def check_pair_best(save_dir: Path, say: Say) -> str | None:
         return None
     return (
         f"the best checkpoint of {', '.join(missing)} is missing or unreadable, and no checkpoint of its epoch is "
-        f"left to rebuild it from: the run was trained, at least in part, before each pair's best checkpoint was "
-        f"kept, or with evaluation.per_pair_best false. Set evaluation.per_pair_best: false, or train the run again "
-        f"(mv {save_dir} {save_dir}.stale-manual, and run again)"
+        f"left to rebuild it from (the run was trained, at least in part, before each pair's best checkpoint was "
+        f"kept, or with evaluation.per_pair_best false; to get it, train the run again: mv {save_dir} "
+        f"{save_dir}.stale-manual, and run snakemake again)"
     )

@@ -19,6 +19,7 @@ rule train:
     log:
         layout.log("train"),
     threads: config["run"]["threads_per_training"]
+    priority: training_priority
     resources:
         gpu=config["run"]["gpus_per_training"],
         mem_mb=lambda w: training_resource(w, "mem_mb"),
