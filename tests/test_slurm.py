@@ -206,7 +206,16 @@ def cluster_runs(cluster_available, tmp_path_factory):
 def test_the_pipeline_runs_through_sbatch_and_matches_a_local_run(cluster_runs):
     workdir, local, outputs = cluster_runs
     submitted, local_rules = submitted_rules(outputs["snakemake"])
-    assert submitted == {"prepare_demo", "spm_train", "spm_encode", "binarize", "train", "evaluate"}, submitted
+    # evaluate_pair_best: the tables read each pair's per-pair best evaluation (evaluation.per_pair_best)
+    assert submitted == {
+        "prepare_demo",
+        "spm_train",
+        "spm_encode",
+        "binarize",
+        "train",
+        "evaluate",
+        "evaluate_pair_best",
+    }, submitted
     assert local_rules == {"tables", "significance"}, local_rules  # light: run by Snakemake itself, not submitted
     assert_same_results(workdir, local)
 

@@ -61,8 +61,10 @@ def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
         table = pd.read_csv(results / "tables" / "demo" / f"{direction}.bleu.csv", index_col="method")
         scores = [c for c in table.columns if c in ("fra", "bos", "avg", "low_avg", "high_avg")]
         assert scores == ["fra", "bos", "avg", "low_avg", "high_avg"]  # ordered by training size, then averages
-        assert list(table.index) == ["baseline", "lssd_adaptive"]
-        assert set(table["kind"]) == {"computed"}  # the demo is no paper setting: no published rows
+        # each method's one-model row, then its per-pair best row (evaluation.per_pair_best)
+        assert list(table.index) == ["baseline", "baseline", "lssd_adaptive", "lssd_adaptive"]
+        assert list(table["kind"]) == ["computed", "pair_best"] * 2  # the demo is no paper setting: no published rows
+        table = table[table["kind"] == "computed"]
         assert table.loc["baseline", "avg"] == pytest.approx(table.loc["baseline", ["fra", "bos"]].mean(), abs=0.01)
         assert table.loc["baseline", "low_avg"] == table.loc["baseline", "bos"]
         assert (results / "tables" / "demo" / f"{direction}.chrf.md").read_text().startswith("### demo")
@@ -138,7 +140,17 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
     planned = job_stats(result.stdout + result.stderr)
-    assert planned == {"evaluate": 1, "significance": 1, "tables": 1, "all": 1}, planned
+    # its per-pair best evaluation reuses the one-model files where a pair's best is checkpoint_best.pt: it follows,
+    # and the gap table and figure read both
+    assert planned == {
+        "evaluate": 1,
+        "evaluate_pair_best": 1,
+        "significance": 1,
+        "tables": 1,
+        "gap_table": 1,
+        "figure_pair_best": 1,
+        "all": 1,
+    }, planned
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
     assert (evaluation / "eng-bos.test.json").exists()
     history = workdir / "results" / "train" / "demo" / "m2o" / "baseline" / "seed1" / "history.json"
@@ -147,7 +159,18 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     history.write_text(json.dumps(values))
     result = snakemake("-n", "--configfile", "config.yaml", cwd=workdir)
     planned = job_stats(result.stdout + result.stderr)
-    assert planned == {"convergence": 1, "figure_curves": 1, "figure_compare": 1, "all": 1}, planned
+    # the history also says which checkpoint is each pair's best: that run's per-pair best evaluation and what
+    # reads it (the tables' per-pair best rows, the gap table and figure)
+    assert planned == {
+        "convergence": 1,
+        "figure_curves": 1,
+        "figure_compare": 1,
+        "evaluate_pair_best": 1,
+        "tables": 1,
+        "gap_table": 1,
+        "figure_pair_best": 1,
+        "all": 1,
+    }, planned
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
 
 
@@ -189,7 +212,15 @@ def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     """Params are a rerun trigger: a decoding setting replans the evaluations (and what reads them); a method's
     weight in one direction replans that one training and what depends on it, nothing else."""
     planned = job_stats(dry_run_with(workdir, "beam", lambda config: config["evaluation"].update(beam=4)))
-    assert planned == {"evaluate": 4, "significance": 2, "tables": 2, "all": 1}, planned
+    assert planned == {
+        "evaluate": 4,
+        "evaluate_pair_best": 4,  # (decoded with the same settings)
+        "significance": 2,
+        "tables": 2,
+        "gap_table": 2,
+        "figure_pair_best": 2,
+        "all": 1,
+    }, planned
 
     def weight(config):
         config["methods"]["lssd_adaptive"]["by_direction"]["o2m"]["criterion_args"]["distillation_weight"] = 0.7
@@ -265,7 +296,15 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
         workdir, "role", lambda config: config["datasets"]["demo"]["languages"]["fra"].update(role="low")
     )
     planned = job_stats(role)
-    assert planned == {"tables": 2, "figure_curves": 2, "figure_compare": 2, "all": 1}, planned
+    # (the gap table's and the per-pair best figure's low/high averages and panel titles too)
+    assert planned == {
+        "tables": 2,
+        "figure_curves": 2,
+        "figure_compare": 2,
+        "gap_table": 2,
+        "figure_pair_best": 2,
+        "all": 1,
+    }, planned
 
     def runtime(config):
         config["trainings"]["tiny"]["log_interval"] = 7

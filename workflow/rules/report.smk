@@ -61,12 +61,12 @@ rule gap_table:
         title=lambda w: f"{w.dataset} {w.direction} (test)",
         prefix=lambda w, output: output_prefix(output.csv, ".gap.csv"),
         files=gap_files,
+        baseline=BASELINE,
+        seed=FIRST_SEED,
     shell:
         "python -m lssd.report.gap --manifest {input.data}/manifest.json --roles {params.roles:q}"
-        " --out-prefix {params.prefix} --title {params.title:q} --baseline "
-        + BASELINE
-        + " --lssd-methods {params.lssd}"
-        " --seed " + str(FIRST_SEED) + " {params.files} > {log} 2>&1"
+        " --out-prefix {params.prefix} --title {params.title:q} --baseline {params.baseline}"
+        " --lssd-methods {params.lssd} --seed {params.seed} {params.files} > {log} 2>&1"
 
 
 rule convergence:
@@ -155,7 +155,8 @@ rule figure_pair_best:
         lssd=lambda w: ",".join(lssd_methods()),
         title=lambda w: f"{w.dataset} {w.direction} (test)",
         files=gap_files,
+        baseline=BASELINE,
     shell:
         "python -m lssd.report.figures pair_best --manifest {input.data}/manifest.json --roles {params.roles:q}"
-        " --baseline " + BASELINE + " --lssd-methods {params.lssd} --title {params.title:q} --out {params.out}"
+        " --baseline {params.baseline} --lssd-methods {params.lssd} --title {params.title:q} --out {params.out}"
         " --evaluations {params.files} > {log} 2>&1"

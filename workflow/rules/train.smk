@@ -18,8 +18,8 @@ rule train:
         records=run_dir("{dataset}", "{direction}", "{method}", "{seed}", layout.RECORDS),
     log:
         layout.log("train"),
-    threads: config["run"]["threads_per_training"]
     priority: training_priority
+    threads: config["run"]["threads_per_training"]
     resources:
         gpu=config["run"]["gpus_per_training"],
         mem_mb=lambda w: training_resource(w, "mem_mb"),

@@ -211,12 +211,15 @@ def gap_inputs(wildcards):
 
 
 def gap_files(wildcards):
+    """The test JSONs the gap table and figure read: one-model ones of gap_methods(), the baseline's per-pair best."""
+    dataset, direction = wildcards.dataset, wildcards.direction
     files = [
-        path
-        for path in evaluation_files(wildcards.dataset, wildcards.direction)
-        if any(f"/{method}/seed" in path for method in gap_methods())
+        eval_path(dataset, direction, method, seed, pair, "test", "json")
+        for (d, r, method, seed) in RUNS
+        if (d, r) == (dataset, direction) and method in gap_methods()
+        for pair in lssd_config.pairs(config, dataset, direction)
     ]
-    return shlex.join(files + pair_best_files(wildcards.dataset, wildcards.direction, [BASELINE]))
+    return shlex.join(files + pair_best_files(dataset, direction, [BASELINE]))
 
 
 def gap_outputs():
