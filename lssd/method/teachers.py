@@ -40,6 +40,13 @@ def teacher_file_name(epoch: int) -> str:
     return f"teacher_epoch{epoch}.pt"
 
 
+def teacher_path(save_dir, epoch: int):
+    """The file of ``epoch``'s teacher (and, in every run, of the pairs whose best it is) in a checkpoint dir."""
+    from pathlib import Path
+
+    return Path(save_dir) / TEACHERS_DIRECTORY / teacher_file_name(epoch)
+
+
 @dataclass
 class TeacherEntry:
     best_epoch: int = -1

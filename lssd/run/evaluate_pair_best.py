@@ -31,7 +31,7 @@ from pathlib import Path
 from lssd import layout
 from lssd.io import copy_file, write_json
 from lssd.method.history import pair_best_epochs
-from lssd.method.teachers import TEACHERS_DIRECTORY, teacher_file_name
+from lssd.method.teachers import teacher_path
 from lssd.run import evaluated
 from lssd.run.cli import split_passthrough
 from lssd.run.evaluate import evaluate_item, evaluation_parser, planned_files, run_on_job_gpus
@@ -64,7 +64,7 @@ def best_epochs(history_path: Path, plan: list[dict]) -> dict[str, int]:
 
 def epoch_files(checkpoints: Path, epochs: set[int]) -> dict[int, Path]:
     """The model-only file of each epoch; all of them there before anything is translated."""
-    files = {epoch: checkpoints / TEACHERS_DIRECTORY / teacher_file_name(epoch) for epoch in sorted(epochs)}
+    files = {epoch: teacher_path(checkpoints, epoch) for epoch in sorted(epochs)}
     missing = [path for path in files.values() if not path.is_file()]
     if missing:
         raise PairBestError(

@@ -18,7 +18,7 @@ from pathlib import Path
 from lssd import layout
 from lssd.method.flags import DISTILLING_CRITERION
 from lssd.method.history import pair_best_epochs
-from lssd.method.teachers import TEACHERS_DIRECTORY, TeacherPool, teacher_file_name
+from lssd.method.teachers import TEACHERS_DIRECTORY, TeacherPool, teacher_file_name, teacher_path
 from lssd.run.checkpoints import readable_checkpoint
 from lssd.run.commands import option_value
 from lssd.run.identity import Say
@@ -76,10 +76,6 @@ def finished(progress: Progress, args: list[str]) -> bool:
     max_epoch = int(option_value(args, "--max-epoch") or 0)
     max_update = int(option_value(args, "--max-update") or 0)
     return (max_epoch > 0 and progress.next_epoch > max_epoch) or (max_update > 0 and progress.updates >= max_update)
-
-
-def teacher_path(save_dir: Path, epoch: int) -> Path:
-    return save_dir / TEACHERS_DIRECTORY / teacher_file_name(epoch)
 
 
 def rebuild_teacher(source: Path, target: Path, epoch: int) -> None:

@@ -27,7 +27,7 @@ from lssd.data.spm import model_for_side
 from lssd.data import resources as data_costs
 from lssd.method.flags import is_lssd_method
 from lssd.method.history import pair_best_epochs
-from lssd.method.teachers import TEACHERS_DIRECTORY, teacher_file_name
+from lssd.method.teachers import teacher_path
 from lssd import layout
 from lssd.run import resources as run_resources
 
@@ -181,10 +181,10 @@ def missing_pair_best_checkpoint(dataset, direction, method, seed):
         epochs = pair_best_epochs(json.loads(history.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return None  # the training reruns (its output is damaged): it writes them
-    teachers = Path(layout.save_dir(dataset, direction, method, seed), TEACHERS_DIRECTORY)
     for epoch in sorted(set(epochs.values())):
-        if not (teachers / teacher_file_name(epoch)).is_file():
-            return teachers / teacher_file_name(epoch)
+        file = teacher_path(layout.save_dir(dataset, direction, method, seed), epoch)
+        if not file.is_file():
+            return file
     return None
 
 
