@@ -15,6 +15,7 @@ PREPARED = ("results/data", "results/spm", "results/bin", ".snakemake/metadata")
 # test_slurm is mostly waiting (SLURM's time limit, status checks): another worker runs beside it.
 LONGEST_FIRST = (
     "test_slurm.py",  # ~245
+    "test_gpu_check.py",  # ~180 (the GPU check rehearsed on the CPU)
     "test_workflow.py",  # ~160
     "test_faults.py",  # ~160
     "test_runs.py",  # ~85

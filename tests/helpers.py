@@ -25,9 +25,11 @@ BIN = Path(sys.executable).parent
 
 def snakemake_invocation(*args, cwd) -> tuple[list[str], dict]:
     """The command line and environment of the real Snakemake CLI of this environment on the project's Snakefile,
-    working in ``cwd``."""
+    working in ``cwd``. Where packages were installed with ``pip --target`` (the GPU machine: no console script
+    next to the interpreter), the same Snakemake as ``python -m snakemake``."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="2")
-    command = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+    program = [str(BIN / "snakemake")] if (BIN / "snakemake").exists() else [sys.executable, "-m", "snakemake"]
+    command = [*program, "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
     return command, env
 
 
