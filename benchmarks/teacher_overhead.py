@@ -228,6 +228,9 @@ def parse_options(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argp
     parser.add_argument("--processes", type=int, default=3, help="independent timing processes, their rounds pooled")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the profile of one update (on CPU; never done on CUDA)"
+    )
     parser.add_argument("--runs", help="a directory of finished runs (results/train/demo): their actual extra time")
     parser.add_argument("--save", help="also write the measurements to this JSON file")
     parser.add_argument("--report-from", help="print the report of a run saved with --save (and --runs), and stop")
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     results = merge_processes([worker("timing") for _ in range(options.processes)])
     for method in options.methods:
         results[method]["peak_bytes"] = worker(method)
-    parts = worker("profile") if options.device == "cpu" else None
+    parts = worker("profile") if options.device == "cpu" and not options.no_profile else None
     if options.save:
         record = {"options": vars(options), "results": results, "profile": parts}
         Path(options.save).write_text(json.dumps(record, indent=1))

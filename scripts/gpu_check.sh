@@ -7,8 +7,9 @@
 #   bash scripts/gpu_check.sh OUT_DIR --rehearse   # here, on the CPU, in the project's venv: the same steps
 #
 # --rehearse runs every step on the CPU (the GPU tests with LSSD_GPU_REHEARSAL=1, the benchmark with --device cpu
-# and fewer rounds), installs nothing (the venv has it all) but checks the requirements as the GPU run does; a test
-# runs it (tests/test_gpu_check.py) so the script cannot rot between GPU runs.
+# and fewer rounds), installs nothing (the venv has it all; with --wheels DIR it installs those, as on the GPU) but
+# checks the requirements as the GPU run does; a test runs it (tests/test_gpu_check.py) so that the script cannot
+# rot between GPU runs.
 # OUT_DIR ends up with 7 files (the device tool brings back at most 8): summary.txt (each step's exit status and
 # seconds), setup.log, gpu_tests.log, overhead_{demo,ted}.log and overhead_{demo,ted}.json. Every step runs even
 # when an earlier one failed; the exit status is 0 only when every step passed. Each step has its own time limit,
@@ -25,10 +26,12 @@ shift
 REHEARSE=0
 LIMIT_SCALE=1
 WHEELS=$REPO/.whl
+INSTALL=1
+INSTALL_ASKED=0
 while [ $# -gt 0 ]; do
     case $1 in
-        --rehearse) REHEARSE=1 LIMIT_SCALE=4 ;;  # the CPU is slower: four times each GPU step's limit
-        --wheels) WHEELS=$2; shift ;;
+        --rehearse) REHEARSE=1 LIMIT_SCALE=4 INSTALL=$INSTALL_ASKED ;;  # the CPU: four times each limit
+        --wheels) WHEELS=$2 INSTALL=1 INSTALL_ASKED=1; shift ;;
         *) echo "gpu_check: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -56,7 +59,7 @@ step() {
 
 setup() {
     echo "gpu_check $(date -u +%FT%TZ) on $(hostname), $(nproc) cores; rehearsal: $REHEARSE"
-    if [ "$REHEARSE" = 0 ]; then
+    if [ "$INSTALL" = 1 ]; then
         ls "$WHEELS"/*.whl >/dev/null || { echo "no wheels in $WHEELS: run python scripts/gpu_wheels.py download here first"; return 1; }
         "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$WHEELS"/*.whl || return 1
         echo "installed $(ls "$WHEELS"/*.whl | wc -l) wheels into $SITE over $("$PYTHON" -c 'import sys; print(sys.prefix)')"
@@ -80,15 +83,16 @@ EOF
 export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$SITE/bin:$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')"):$PATH"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-export REHEARSE WHEELS PYTHON SITE
+export REHEARSE INSTALL WHEELS PYTHON SITE
 export -f setup
 step setup 60 bash -c setup
 
 if [ "$REHEARSE" = 1 ]; then
     export LSSD_GPU_REHEARSAL=1
     DEVICE=cpu
-    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, small TED batches
-    ROUNDS=(--steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole)
+    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, small TED batches,
+    # and no profile (the benchmark makes one on the CPU only, never on CUDA)
+    ROUNDS=(--steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole --no-profile)
     TED_BATCH=(--max-tokens 400)
 else
     DEVICE=cuda

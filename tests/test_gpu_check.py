@@ -94,7 +94,8 @@ STEPS = ["setup", "gpu_tests", "benchmark_data", "overhead_demo", "overhead_ted"
 @pytest.mark.slow
 def test_the_rehearsal_of_the_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path))
+    # one thread per process: the suite runs one pytest worker per core beside this
+    env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1")
     env.pop("LSSD_GPU_REHEARSAL", None)
     completed = subprocess.run(
         ["bash", str(REPO / "scripts" / "gpu_check.sh"), str(out), "--rehearse"],
