@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import time
@@ -44,10 +43,8 @@ def distilling_setup(data_bin: Path, method: str, teacher_precision: str, device
         data_bin=str(data_bin), direction=DIRECTION, size="demo", max_tokens=1024, device=device,
         precision="fp32", teacher_precision=teacher_precision,
     )  # fmt: skip
+    # (fairseq_arguments has --num-workers 0: the batches loaded in this process, as the pipeline's trainings do)
     argv = [*fairseq_arguments(settings, method, str(save_dir)), "--lr", "0.002", "--warmup-updates", "10"]
-    # the batches loaded in this process, as the pipeline's trainings load them (commands.runtime_train_arguments):
-    # fairseq's default loader process is waited for (5 s) each time a set-up's iterator is collected
-    argv += ["--num-workers", "0"]
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), argv))
     utils.import_user_module(cfg.common)
     np.random.seed(cfg.common.seed)
@@ -203,25 +200,6 @@ def fairseq_command(attempt_log: Path) -> list[str]:
     lines = [line for line in attempt_log.read_text().splitlines() if line.startswith("$ ") and "fairseq_cli" in line]
     assert len(lines) == 1, f"{attempt_log}: {len(lines)} fairseq-train commands"
     return lines[0][2:].split()
-
-
-def evaluation_arguments(snakemake_output: str) -> list[str]:
-    """The fairseq-generate arguments the evaluate job ran with, from its shell command (Snakemake's ``-p``)."""
-    lines = [line for line in snakemake_output.splitlines() if "-m lssd.run.evaluate " in line]
-    assert lines, "no evaluate job's command in Snakemake's output"
-    words = shlex.split(lines[0])
-    return words[words.index("--") + 1 : words.index(">")]
-
-
-def model_device(generate_args: list[str], workdir: Path, monkeypatch) -> str:
-    """Where lssd.run.generation puts the model for these arguments (as the evaluate job does): translates the
-    smallest split, in the working directory the job ran in (its paths are relative to it)."""
-    from lssd.run.generation import Generator, Request
-
-    monkeypatch.chdir(workdir)
-    generator = Generator(generate_args)
-    assert generator.translate(Request("eng", "bos", "test")).hypotheses
-    return next(generator.models[0].parameters()).device.type
 
 
 # ------------------------------------------------------------------------------------------------ kill and rerun

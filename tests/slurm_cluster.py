@@ -103,6 +103,33 @@ def wait_until_idle(timeout: float = 60) -> None:
     raise RuntimeError(f"the test cluster's node did not become idle: sinfo says {completed.stdout!r}")
 
 
+MARK = "LSSD_TEST_CLUSTER"  # in the environment of the daemons, of what they start and of the jobs submitted
+
+
+def marked_processes(state: Path) -> list[int]:
+    """The processes left of this cluster: slurmd does not end its job steps when it is stopped, and a job that a
+    test killed may leave its processes behind, so each one is found by the mark its environment carries."""
+    mark, found = f"{MARK}={state}".encode(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if mark in environment:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_marked_processes(state: Path) -> None:
+    for pid in marked_processes(state):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
 def inside(state: Path, command: list[str]) -> int:
     """In the mount namespace: this cluster's /etc/slurm and /run/munge, the daemons, the command."""
     for name in ("etc", "munge", "ctld", "spool"):
@@ -118,6 +145,7 @@ def inside(state: Path, command: list[str]) -> int:
     subprocess.run(["mount", "--bind", str(state / "etc"), "/etc/slurm"], check=True)
     subprocess.run(["mount", "--bind", str(state / "munge"), "/run/munge"], check=True)
     logs = open(state / "daemons.log", "ab")
+    os.environ[MARK] = str(state)
     daemons = [subprocess.Popen(["munged", "--foreground", "--force"], stdout=logs, stderr=logs)]
     time.sleep(0.5)
     daemons.append(subprocess.Popen(["slurmctld", "-D"], stdout=logs, stderr=logs))
@@ -133,6 +161,7 @@ def inside(state: Path, command: list[str]) -> int:
                 daemon.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+        kill_marked_processes(state)
         logs.close()
 
 

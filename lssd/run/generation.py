@@ -97,6 +97,9 @@ class Generator:
             if use_cuda:
                 model.cuda()
             model.prepare_for_inference_(cfg)
+        parameter = next(self.models[0].parameters())
+        # in the job's log: where the evaluation ran (a GPU job that fell back to the CPU would say so here)
+        print(f"model on {parameter.device} ({str(parameter.dtype).removeprefix('torch.')})", flush=True)
 
     def ready_models(self, cfg, task, use_cuda: bool) -> None:
         """The model loaded (once), holding the weights last given to ``use_weights``."""
