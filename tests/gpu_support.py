@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from lssd import layout
-from tests.helpers import reduced_config, snakemake, snakemake_invocation
+from tests.helpers import reduced_config, snakemake, snakemake_in_background
 
 DIRECTION = "o2m"  # eng→X: LSSD-Whole and LSSD-Adaptive distil language-aware there (the teacher masked)
 METHOD = "baseline"
@@ -204,14 +204,8 @@ def fairseq_command(attempt_log: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ kill and rerun
 def start(workdir: Path, *args: str) -> subprocess.Popen:
-    """Snakemake in the background, in a process group of its own, its output in ``snakemake.out``."""
-    command, env = snakemake_invocation(*args, cwd=workdir)
-    output = open(workdir / "snakemake.out", "w")  # closed by kill_group
-    process = subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    process.output = output
-    return process
+    """Snakemake in the background (its output closed by kill_group)."""
+    return snakemake_in_background(workdir, *args)
 
 
 def wait_for(pattern: str, path: Path, process: subprocess.Popen, timeout: float = TIMEOUT) -> None:

@@ -33,6 +33,18 @@ def snakemake_invocation(*args, cwd) -> tuple[list[str], dict]:
     return command, env
 
 
+def snakemake_in_background(workdir, *args) -> subprocess.Popen:
+    """The real Snakemake CLI started in ``workdir`` without waiting, in a process group of its own (so that a test
+    can SIGKILL it with every job it started), its output in ``snakemake.out`` (``process.output``: close it)."""
+    command, env = snakemake_invocation(*args, cwd=workdir)
+    output = open(workdir / "snakemake.out", "w")
+    process = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    process.output = output
+    return process
+
+
 def snakemake(*args, cwd, timeout=1800):
     """Run the real Snakemake CLI of this environment on the project's Snakefile."""
     command, env = snakemake_invocation(*args, cwd=cwd)

@@ -21,7 +21,7 @@ import yaml
 
 import lssd.plugin.task  # noqa: F401  (allows loading fairseq checkpoints in this process)
 from lssd import layout
-from tests.helpers import BIN, close, jobs_in, reduced_config, snakemake, snakemake_invocation
+from tests.helpers import BIN, close, jobs_in, reduced_config, snakemake, snakemake_in_background
 
 pytestmark = pytest.mark.slow
 
@@ -69,14 +69,8 @@ def train_log(workdir, method):
 
 
 def start(workdir, *args):
-    """Snakemake in the background, in a process group of its own (like helpers.snakemake, without waiting)."""
-    command, env = snakemake_invocation(*args, cwd=workdir)
-    output = open(workdir / "snakemake.out", "w")  # closed by kill_group
-    process = subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    process.output = output
-    return process
+    """Snakemake in the background (its output closed by kill_group)."""
+    return snakemake_in_background(workdir, *args)
 
 
 def wait_until(condition, process, what, timeout=TIMEOUT):
