@@ -9,6 +9,7 @@ fairseq-train), as a node failure or an OOM kill would do it; the recovery is th
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -295,6 +296,56 @@ def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(
             assert f"LSSD teacher of epoch {epoch} reloaded from" in rerun_log, rerun_log[-3000:]
 
     assert_same_run(workdir, reference, method)
+
+
+def fairseq_processes(workdir):
+    """The fairseq-train processes working in workdir."""
+    found = []
+    for pid in processes_in(workdir):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.endswith((b"fairseq-train", b"fairseq_cli.train")) for part in command):
+            found.append(pid)
+    return found
+
+
+def published(run):
+    """Content, inode and time stamp of each of a run's published files."""
+    return {
+        name: ((run / name).read_bytes(), (run / name).stat().st_ino, (run / name).stat().st_mtime_ns)
+        for name in (layout.BEST, layout.HISTORY, layout.RECORDS)
+    }
+
+
+def test_a_retraining_that_dies_leaves_the_published_run_in_place(reference, tmp_path_factory):
+    """A finished run, a changed setting, and the new training killed as an OOM kill would (SIGKILL of
+    fairseq-train): Snakemake had deleted the run's outputs before the job and deletes a failed job's outputs, yet
+    the published model, history and records are back, the same files; the training is still planned for the new
+    setting, and the old setting has nothing to do."""
+    workdir = tmp_path_factory.mktemp("failed-retraining")
+    shutil.copytree(reference, workdir, symlinks=True, dirs_exist_ok=True)
+    targets = train_targets("baseline")
+    before = published(run_dir(workdir, "baseline"))
+    changed = fault_config(lr=0.02)
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed))
+
+    process = start(workdir, *targets, "--cores", CORES, "--configfile", "changed.yaml")
+    with killed(process, workdir):
+        wait_until(lambda: fairseq_processes(workdir), process, "fairseq-train")
+        assert not (run_dir(workdir, "baseline") / layout.BEST).exists()  # deleted by Snakemake before the job
+        for pid in fairseq_processes(workdir):
+            os.kill(pid, signal.SIGKILL)
+        assert process.wait(timeout=TIMEOUT) != 0
+    output = (workdir / "snakemake.out").read_text()
+    assert "previous outputs are back" in output, output[-3000:]
+    assert published(run_dir(workdir, "baseline")) == before
+    assert not list(workdir.rglob(".kept.*"))
+    again = snakemake("-n", *targets, "--configfile", "changed.yaml", cwd=workdir)
+    assert executed_rules(again.stdout + again.stderr) == ["train"], again.stdout[-3000:]
+    same = snakemake("-n", *targets, "--configfile", "config.yaml", cwd=workdir)
+    assert "Nothing to be done" in same.stdout + same.stderr, same.stdout[-3000:]
 
 
 def snapshot(workdir, *folders):
