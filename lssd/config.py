@@ -114,14 +114,6 @@ def stage_spec(spec: dict, stage: str) -> dict:
 
 def dataset_downloads(spec: dict) -> list[str]:
     """The downloads-table names a dataset's source needs (none for the demo)."""
-    source = spec["source"]
-    if source["kind"] == "ted_talks":
-        return [source["download"]]
-    if source["kind"] == "wmt":
-        names = []
-        for corpora in source["corpora"].values():
-            for entry in [*corpora["train"], corpora["valid"], corpora["test"]]:
-                if entry["download"] not in names:
-                    names.append(entry["download"])
-        return names
-    return []
+    from lssd.data.kinds import kind_of  # the registry raises this module's ConfigError
+
+    return kind_of(spec).downloads(spec["source"])

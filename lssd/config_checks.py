@@ -11,6 +11,7 @@ import yaml
 
 from lssd.config import DIRECTIONS, ConfigError, dataset_languages, method_settings
 from lssd.config_errors import check_schema, key_path, override_blocks
+from lssd.data.kinds import kind_of
 from lssd.method.flags import CRITERION_ARGS, TASK_ARGS, is_lssd_method
 
 
@@ -233,37 +234,5 @@ def check_dataset(config: dict, key: str, spec: dict) -> None:
 
 
 def check_source(key: str, spec: dict, langs: list[str]) -> None:
-    """The source names every language (and no other) and has what its kind needs."""
-    source = spec["source"]
-    if source["kind"] == "django_catalogs":
-        for lang in langs:
-            if lang not in source["locales"]:
-                raise ConfigError(
-                    f"{key}.languages.{lang}: unknown language: no Django locale for it in {key}.source.locales"
-                )
-        for lang in source["locales"]:
-            if lang not in spec["languages"]:
-                raise ConfigError(f"{key}.source.locales.{lang}: language '{lang}' is not in {key}.languages")
-    if source["kind"] == "ted_talks":
-        for lang in langs:
-            if lang not in source["columns"]:
-                raise ConfigError(f"{key}.languages.{lang}: no TED column for it in {key}.source.columns")
-    if source["kind"] == "wmt":
-        for lang in langs:
-            if lang not in source["corpora"]:
-                raise ConfigError(f"{key}.languages.{lang}: no corpora for it in {key}.source.corpora")
-            if "reference_size" not in spec["languages"][lang]:
-                raise ConfigError(
-                    f"{key}.languages.{lang}.reference_size: needed (the number of training pairs to keep)"
-                )
-    extra = sorted(set(source.get("columns") or source.get("corpora") or {}) - set(langs))
-    if extra:
-        field = "columns" if "columns" in source else "corpora"
-        raise ConfigError(f"{key}.source.{field}.{extra[0]}: language '{extra[0]}' is not in {key}.languages")
-    if source["kind"] == "parallel_files" and source["path"] == "":
-        raise ConfigError(f"{key}.source.path: empty")
-    if source["kind"] == "django_catalogs":
-        if source.get("subsample"):
-            for lang in langs:
-                if "reference_size" not in spec["languages"][lang]:
-                    raise ConfigError(f"{key}.languages.{lang}.reference_size: needed by {key}.source.subsample")
+    """The source names every language (and no other) and has what its kind needs (lssd.data.kinds)."""
+    kind_of(spec).check(key, spec, langs)

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from lssd import layout
-from tests.helpers import reduced_config, snakemake, snakemake_in_background
+from tests.helpers import reduced_config, snakemake
 
 DIRECTION = "o2m"  # eng→X: LSSD-Whole and LSSD-Adaptive distil language-aware there (the teacher masked)
 METHOD = "baseline"
@@ -203,11 +203,6 @@ def fairseq_command(attempt_log: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ kill and rerun
-def start(workdir: Path, *args: str) -> subprocess.Popen:
-    """Snakemake in the background (its output closed by kill_group)."""
-    return snakemake_in_background(workdir, *args)
-
-
 def wait_for(pattern: str, path: Path, process: subprocess.Popen, timeout: float = TIMEOUT) -> None:
     """Until ``pattern`` is in the file at ``path``; fails when Snakemake ends first."""
     deadline = time.time() + timeout

@@ -69,11 +69,6 @@ def train_log(workdir, method):
     return workdir / layout.log("train", dataset="demo", direction=DIRECTION, method=method, seed=1)
 
 
-def start(workdir, *args):
-    """Snakemake in the background (its output closed by kill_group)."""
-    return snakemake_in_background(workdir, *args)
-
-
 def wait_until(condition, process, what, timeout=TIMEOUT):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -251,7 +246,7 @@ def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(
     pattern, saved_epoch = KILLS[kill_point]
     log, checkpoints = train_log(workdir, method), run_dir(workdir, method) / "checkpoints"
 
-    process = start(workdir, *targets, "--cores", CORES, "--configfile", "config.yaml")
+    process = snakemake_in_background(workdir, *targets, "--cores", CORES, "--configfile", "config.yaml")
     with killed(process, workdir):
         wait_until(lambda: log.exists() and re.search(pattern, log.read_text()), process, f"/{pattern}/ in {log}")
     log_at_kill = log.read_text()
@@ -331,7 +326,7 @@ def test_a_retraining_that_dies_leaves_the_published_run_in_place(reference, tmp
     changed = fault_config(lr=0.02)
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed))
 
-    process = start(workdir, *targets, "--cores", CORES, "--configfile", "changed.yaml")
+    process = snakemake_in_background(workdir, *targets, "--cores", CORES, "--configfile", "changed.yaml")
     with killed(process, workdir):
         wait_until(lambda: fairseq_processes(workdir), process, "fairseq-train")
         assert not (run_dir(workdir, "baseline") / layout.BEST).exists()  # deleted by Snakemake before the job
@@ -371,7 +366,7 @@ def test_killed_controller_mid_dag_reruns_only_unfinished_jobs(reference, tmp_pa
             (run_dir(workdir, m) / "checkpoints" / "checkpoint_last.pt").exists() for m in METHODS
         )
 
-    process = start(workdir, *targets, "--cores", CORES, "--configfile", "config.yaml")
+    process = snakemake_in_background(workdir, *targets, "--cores", CORES, "--configfile", "config.yaml")
     with killed(process, workdir):
         wait_until(training_started, process, "the data-bin and a first training checkpoint")
     prepared = snapshot(workdir, "results/data", "results/spm", "results/bin")
@@ -407,7 +402,10 @@ def test_same_config_and_seed_give_the_same_scores(tmp_path_factory):
     evaluation = f"results/eval/demo/{DIRECTION}/baseline/seed1"
     targets = [f"{evaluation}/{pair}.test.json" for pair in PAIRS]
     workdirs = [make_workdir(tmp_path_factory, f"same-{i}", config) for i in (1, 2)]
-    processes = [start(workdir, evaluation, "--cores", "1", "--configfile", "config.yaml") for workdir in workdirs]
+    processes = [
+        snakemake_in_background(workdir, evaluation, "--cores", "1", "--configfile", "config.yaml")
+        for workdir in workdirs
+    ]
     try:
         for process in processes:
             assert process.wait(timeout=TIMEOUT) == 0, Path(process.output.name).read_text()[-5000:]

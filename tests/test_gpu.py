@@ -38,13 +38,12 @@ from tests.gpu_support import (
     rerun,
     run_path,
     saved_epochs,
-    start,
     switch_on_for_epoch_3,
     trained_weights,
     variable_kept,
     wait_for,
 )
-from tests.helpers import snakemake
+from tests.helpers import snakemake, snakemake_in_background
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
@@ -249,7 +248,7 @@ def test_a_killed_training_on_the_gpu_resumes(device, tmp_path_factory, prepared
     config = dag_config(1 if on_gpu else 0, **KILLED_TRAINING)
     workdir = prepared_workdir(tmp_path_factory, "gpu-kill", config, prepared_data)
     checkpoints = run_path(workdir, layout.CHECKPOINTS)
-    process = start(workdir, history_target(), *DAG_FLAGS)
+    process = snakemake_in_background(workdir, history_target(), *DAG_FLAGS)
     try:
         wait_for(r"Saved checkpoint \S*checkpoint1\.pt", job_log(workdir, "train"), process)
     finally:
