@@ -1,4 +1,6 @@
-"""The real DAG (real Snakemake scheduler, real fairseq) on a reduced demo config, on CPU."""
+"""The real DAG (real Snakemake scheduler, real fairseq) on CPU, with the config the Snakemake workflow catalog runs
+(.test/config/config.yaml over the demo's: two languages, a one-layer model, two epochs, baseline and LSSD-Adaptive
+in both directions)."""
 
 import json
 import os
@@ -15,15 +17,19 @@ import yaml
 
 from lssd.method.history import pair_best_epochs
 from lssd.run import commands
-from tests.helpers import BIN, REPO, job_stats, reduced_config, snakemake
+from tests.helpers import BIN, REPO, job_stats, snakemake
 
 pytestmark = pytest.mark.slow
+
+CATALOG_CONFIG = REPO / ".test" / "config" / "config.yaml"
+DATASET, PRESET = "ci", "ci_tiny"  # its dataset and training preset
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("dag")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_config()))
+    # written as dry_run_with writes its variants (keys sorted), so that they differ from it only by their change
+    (workdir / "config.yaml").write_text(yaml.safe_dump(yaml.safe_load(CATALOG_CONFIG.read_text())))
     result = snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
@@ -33,21 +39,21 @@ def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
     results = workdir / "results"
     directions = {"m2o": ["bos-eng", "fra-eng"], "o2m": ["eng-bos", "eng-fra"]}
     for (direction, pairs), method in product(directions.items(), ("baseline", "lssd_adaptive")):
-        run = results / "train" / "demo" / direction / method / "seed1"
+        run = results / "train" / DATASET / direction / method / "seed1"
         history = json.loads((run / "history.json").read_text())
         assert list(history) == [*pairs, "all"] and all(len(v) == 2 for v in history.values())
         records = json.loads((run / "records.json").read_text())
         assert list(records) == pairs and records[pairs[0]]["kd_on"] == [False, False]
         assert (run / "checkpoint_best.pt").stat().st_size > 0
-        log = (workdir / "logs" / "train" / "demo" / direction / method / "seed1.log").read_text()
+        log = (workdir / "logs" / "train" / DATASET / direction / method / "seed1.log").read_text()
         criterion = "LSSDDistillationCriterion" if method != "baseline" else "LabelSmoothedCrossEntropyCriterion"
         assert f"criterion: {criterion}" in log
-        evaluation = results / "eval" / "demo" / direction / method / "seed1"
+        evaluation = results / "eval" / DATASET / direction / method / "seed1"
         for pair in pairs:
             scores = json.loads((evaluation / f"{pair}.test.json").read_text())
             target = pair.split("-")[1]
             source = pair.split("-")[0] if target == "eng" else target
-            references = (results / "data" / "demo" / f"test.{source}-eng.{target}").read_text().splitlines()
+            references = (results / "data" / DATASET / f"test.{source}-eng.{target}").read_text().splitlines()
             hypotheses = (evaluation / f"{pair}.test.hyp").read_text().splitlines()
             assert scores["n_sentences"] == len(references) == len(hypotheses)
             for metric in ("bleu", "chrf", "chrfpp", "spm_ref_bleu", "spm_ref_chrf", "spm_ref_chrfpp"):
@@ -58,22 +64,22 @@ def test_dag_leaves_per_pair_scores_histories_and_tables(workdir):
             assert len((evaluation / f"{pair}.test.spm_ref").read_text().splitlines()) == len(references)
             assert (scores["method"], scores["pair"], scores["split"]) == (method, pair, "test")
     for direction in ("m2o", "o2m"):
-        table = pd.read_csv(results / "tables" / "demo" / f"{direction}.bleu.csv", index_col="method")
+        table = pd.read_csv(results / "tables" / DATASET / f"{direction}.bleu.csv", index_col="method")
         scores = [c for c in table.columns if c in ("fra", "bos", "avg", "low_avg", "high_avg")]
         assert scores == ["fra", "bos", "avg", "low_avg", "high_avg"]  # ordered by training size, then averages
         # each method's one-model row, then its per-pair best row (evaluation.per_pair_best)
         assert list(table.index) == ["baseline", "baseline", "lssd_adaptive", "lssd_adaptive"]
-        assert list(table["kind"]) == ["computed", "pair_best"] * 2  # the demo is no paper setting: no published rows
+        assert list(table["kind"]) == ["computed", "pair_best"] * 2  # no paper setting: no published rows
         table = table[table["kind"] == "computed"]
         assert table.loc["baseline", "avg"] == pytest.approx(table.loc["baseline", ["fra", "bos"]].mean(), abs=0.01)
         assert table.loc["baseline", "low_avg"] == table.loc["baseline", "bos"]
-        assert (results / "tables" / "demo" / f"{direction}.chrf.md").read_text().startswith("### demo")
-    manifest = json.loads((results / "data" / "demo" / "manifest.json").read_text())
+        assert (results / "tables" / DATASET / f"{direction}.chrf.md").read_text().startswith(f"### {DATASET}")
+    manifest = json.loads((results / "data" / DATASET / "manifest.json").read_text())
     assert manifest["languages"]["bos"]["sizes"]["train"] == 65
-    assert {p.name for p in (results / "spm" / "demo" / "models").glob("*.model")} == {
+    assert {p.name for p in (results / "spm" / DATASET / "models").glob("*.model")} == {
         "spm.bos.model", "spm.fra.model", "spm.eng.model"
     }  # fmt: skip
-    assert (workdir / "logs" / "train" / "demo" / "m2o" / "baseline" / "seed1.log").exists()
+    assert (workdir / "logs" / "train" / DATASET / "m2o" / "baseline" / "seed1.log").exists()
 
 
 def test_report_files_and_html_report(workdir):
@@ -81,14 +87,14 @@ def test_report_files_and_html_report(workdir):
     for direction in ("m2o", "o2m"):
         for name in ("curves", "compare", "distillation"):
             for ext in ("png", "pdf"):
-                assert (results / "figures" / "demo" / direction / f"{name}.{ext}").stat().st_size > 5000
+                assert (results / "figures" / DATASET / direction / f"{name}.{ext}").stat().st_size > 5000
         for name in ("convergence", "convergence_summary"):
-            assert (results / "tables" / "demo" / f"{direction}.{name}.csv").exists()
-        latex = (results / "tables" / "demo" / f"{direction}.bleu.tex").read_text()
+            assert (results / "tables" / DATASET / f"{direction}.{name}.csv").exists()
+        latex = (results / "tables" / DATASET / f"{direction}.bleu.tex").read_text()
         assert "\\toprule" in latex and "LSSD-Adaptive" in latex and "\\textbf{" in latex
-        page = (results / "tables" / "demo" / f"{direction}.bleu.html").read_text()
+        page = (results / "tables" / DATASET / f"{direction}.bleu.html").read_text()
         assert "<td>LSSD-Adaptive</td>" in page and "<td><b>" in page and "sacrebleu signature" in page
-        significance = json.loads((results / "significance" / "demo" / direction / "lssd_adaptive.json").read_text())
+        significance = json.loads((results / "significance" / DATASET / direction / "lssd_adaptive.json").read_text())
         assert len(significance["pairs"]) == 2
         assert all(0 <= test["p_value"] <= 1 for test in significance["pairs"].values())
     result = snakemake("--report", "report.zip", "--configfile", "config.yaml", cwd=workdir)
@@ -122,7 +128,7 @@ def test_a_training_records_only_its_fairseq_arguments(workdir):
     trainings = [record for record in records if record.get("rule") == "train"]
     assert len(trainings) == 3 * 4  # a record per output (best, history, records) of each of the 4 runs
     for record in trainings:
-        assert len(record["params"]) == 1 and record["params"][0].startswith('"results/bin/demo --task '), record
+        assert len(record["params"]) == 1 and record["params"][0].startswith(f'"results/bin/{DATASET} --task '), record
 
 
 def test_lint_is_clean_but_for_the_documented_conda_warning():
@@ -135,7 +141,7 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     """A run evaluated again (its evaluation directory deleted, as docs/running.md says): that evaluation, its
     direction's table and significance test are planned, nothing else. A changed history: the tables, statistics
     and figures that read it. (Snakemake compares the content of small inputs: a mere touch plans nothing.)"""
-    evaluation = workdir / "results" / "eval" / "demo" / "o2m" / "lssd_adaptive" / "seed1"
+    evaluation = workdir / "results" / "eval" / DATASET / "o2m" / "lssd_adaptive" / "seed1"
     shutil.rmtree(evaluation)
     result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -153,7 +159,7 @@ def test_report_rules_rerun_when_and_only_when_their_inputs_change(workdir):
     }, planned
     assert snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir).returncode == 0
     assert (evaluation / "eng-bos.test.json").exists()
-    history = workdir / "results" / "train" / "demo" / "m2o" / "baseline" / "seed1" / "history.json"
+    history = workdir / "results" / "train" / DATASET / "m2o" / "baseline" / "seed1" / "history.json"
     values = json.loads(history.read_text())
     values["all"][-1] += 0.001
     history.write_text(json.dumps(values))
@@ -178,7 +184,7 @@ def test_a_damaged_evaluation_file_is_noticed_and_the_run_evaluated_again(workdi
     """A truncated score file inside an evaluation directory (Snakemake dates the directory, not its files): the
     next run moves the directory aside, kept, and evaluates the run again; the tables follow. A dry run says so and
     moves nothing."""
-    evaluation = workdir / "results" / "eval" / "demo" / "m2o" / "baseline" / "seed1"
+    evaluation = workdir / "results" / "eval" / DATASET / "m2o" / "baseline" / "seed1"
     scores = evaluation / "bos-eng.test.json"
     whole = scores.read_text()
     assert (evaluation / "checksums.sha256").read_text().count("\n") == len(list(evaluation.glob("*.*.*")))
@@ -228,12 +234,18 @@ def test_a_changed_config_value_replans_exactly_the_jobs_it_affects(workdir):
     output = dry_run_with(workdir, "weight", weight)
     planned = job_stats(output)
     assert planned["train"] == 1 and planned["evaluate"] == 1, planned
-    assert "wildcards: dataset=demo, direction=o2m, method=lssd_adaptive, seed=1" in output
+    assert f"wildcards: dataset={DATASET}, direction=o2m, method=lssd_adaptive, seed=1" in output
     assert not any(rule in planned for rule in ("prepare_demo", "spm_train", "spm_encode", "binarize"))
     assert "direction=m2o" not in output and "method=baseline" not in output
 
-    # another method: its trainings and what reads them, not the data, SentencePiece or the data-bin
-    planned = job_stats(dry_run_with(workdir, "more", lambda config: config["run"]["methods"].append("lssd_whole")))
+    # another method (the demo's LSSD-Whole): its trainings and what reads them, not the data, SentencePiece or the
+    # data-bin
+    def another_method(config):
+        demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        config["methods"]["lssd_whole"] = demo["methods"]["lssd_whole"]
+        config["run"]["methods"].append("lssd_whole")
+
+    planned = job_stats(dry_run_with(workdir, "more", another_method))
     assert planned["train"] == 2 and not {"prepare_demo", "spm_train", "spm_encode", "binarize"} & set(planned)
 
 
@@ -241,7 +253,7 @@ def test_finished_runs_keep_no_epoch_checkpoints(workdir):
     """Bounded disk: a finished run keeps checkpoint_last.pt, fairseq's best, the teachers in use and its records;
     no epoch checkpoint (kept on request: run.keep_epoch_checkpoints)."""
     for direction, method in product(("m2o", "o2m"), ("baseline", "lssd_adaptive")):
-        save_dir = workdir / "results" / "train" / "demo" / direction / method / "seed1" / "checkpoints"
+        save_dir = workdir / "results" / "train" / DATASET / direction / method / "seed1" / "checkpoints"
         files = sorted(str(path.relative_to(save_dir)) for path in save_dir.rglob("*") if path.is_file())
         teachers = [name for name in files if name.startswith("teachers/")]
         assert [name for name in files if name not in teachers] == [
@@ -293,7 +305,7 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     """A language's role: only the tables and figures (its averages and panel titles). Logging, checkpoint
     retention, CPU workers and fp16: nothing. A raised max_epoch: the trainings (which continue) and what reads them."""
     role = dry_run_with(
-        workdir, "role", lambda config: config["datasets"]["demo"]["languages"]["fra"].update(role="low")
+        workdir, "role", lambda config: config["datasets"][DATASET]["languages"]["fra"].update(role="low")
     )
     planned = job_stats(role)
     # (the gap table's and the per-pair best figure's low/high averages and panel titles too)
@@ -307,7 +319,7 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     }, planned
 
     def runtime(config):
-        config["trainings"]["tiny"]["log_interval"] = 7
+        config["trainings"][PRESET]["log_interval"] = 7
         config["run"]["keep_epoch_checkpoints"] = True
         # the devices: a finished run stays published (a resumed one is checked against its identity)
         config["run"]["cpu_workers_per_training"] = 2
@@ -316,5 +328,5 @@ def test_settings_that_cannot_change_a_model_replan_only_what_reads_them(workdir
     output = dry_run_with(workdir, "runtime", runtime)
     assert "Nothing to be done" in output, output[-3000:]
 
-    planned = job_stats(dry_run_with(workdir, "longer", lambda config: config["trainings"]["tiny"].update(max_epoch=3)))
+    planned = job_stats(dry_run_with(workdir, "longer", lambda config: config["trainings"][PRESET].update(max_epoch=3)))
     assert planned["train"] == 4 and not {"prepare_demo", "spm_train", "binarize"} & set(planned), planned
