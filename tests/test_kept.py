@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -117,6 +118,18 @@ def test_links_are_copies_where_links_are_refused(tmp_path, monkeypatch):
     kept.link_tree(source, tmp_path / "copy")
     assert (tmp_path / "copy" / "f").read_text() == "content"
     assert (tmp_path / "copy" / "f").stat().st_ino != (source / "f").stat().st_ino
+
+
+def test_outputs_that_cannot_be_kept_stop_the_run_before_any_job(monkeypatch):
+    from snakemake.exceptions import WorkflowError
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kept, "jobs_to_run", lambda workflow: [])
+    monkeypatch.setattr(kept, "keep", full_disk)
+    with pytest.raises(WorkflowError, match=r"could not keep .*No space left on device.*no job was started"):
+        kept.on_start(SimpleNamespace(persistence=None))
 
 
 # --- the hooks in the real Snakemake ---
@@ -232,5 +245,30 @@ def test_outputs_deleted_under_a_killed_snakemake_come_back_at_the_next_run(work
     assert run(workflow_dir, "--unlock").returncode == 0
     result = run(workflow_dir, "--rerun-incomplete", "--config", "a_value=2")
     assert result.returncode != 0 and "previous outputs are back" in result.stderr
+    assert state(workflow_dir) == before and leftovers(workflow_dir) == []
+    assert planned(workflow_dir, "a_value=2") == ["a", "c"]
+
+
+def test_a_rerun_stopped_with_ctrl_c_gets_its_outputs_back_when_snakemake_ends(workflow_dir):
+    before = state(workflow_dir)
+    (workflow_dir / "sleep-a").touch()
+    command = [str(BIN / "snakemake"), "-s", "Snakefile", "--cores", "1", "--config", "a_value=2"]
+    with open(workflow_dir / "snakemake.out", "w") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=workflow_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # a terminal's Ctrl-C reaches the whole foreground group; SIGINT may be ignored where this test was started
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        deadline = time.time() + 120
+        while (workflow_dir / "out/a.txt").read_text() != "partial\n":
+            assert process.poll() is None and time.time() < deadline, (workflow_dir / "snakemake.out").read_text()
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=120) != 0
+    assert "previous outputs are back" in (workflow_dir / "snakemake.out").read_text()
     assert state(workflow_dir) == before and leftovers(workflow_dir) == []
     assert planned(workflow_dir, "a_value=2") == ["a", "c"]

@@ -197,7 +197,15 @@ def jobs_to_run(workflow) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def on_start(workflow) -> None:
-    kept = keep(jobs_to_run(workflow), Records(workflow.persistence))
+    try:
+        kept = keep(jobs_to_run(workflow), Records(workflow.persistence))
+    except OSError as error:  # a full disk, a folder without write permission: before any job, so nothing lost
+        from snakemake.exceptions import WorkflowError
+
+        raise WorkflowError(
+            f"could not keep the existing outputs of the jobs to run ({error}); no job was started. Free space or fix "
+            "the permission, then run again"
+        ) from error
     if kept:
         say(f"{kept} existing outputs of the jobs to run are kept until they succeed ({JOURNAL})")
 
