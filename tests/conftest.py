@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -26,6 +27,20 @@ LONGEST_FIRST = (
     "test_config.py",  # ~45
     "test_distributed.py",  # ~30
 )
+
+
+def pytest_configure(config):
+    """Each pytest-xdist worker's share of the cores for torch's threads (and its subprocesses'), where the user set
+    none: torch's default, a thread per core in every process, made the workers' OpenMP threads fight over the
+    cores (on 2 cores, a test of 35 s alone took 280 s beside the GPU-check rehearsal). Snakemake runs keep their
+    own setting (tests.helpers.snakemake_invocation)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def pytest_collection_modifyitems(items):
