@@ -160,12 +160,33 @@ rule c:
 """
 
 
-def run(workdir, *args, background=False):
-    command = [str(BIN / "snakemake"), "-s", "Snakefile", "--cores", "1", *args]
-    if background:
-        log = open(workdir / "snakemake.out", "w")
-        return subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)
+def command(*args):
+    return [str(BIN / "snakemake"), "-s", "Snakefile", "--cores", "1", *args]
+
+
+def run(workdir, *args):
+    return subprocess.run(command(*args), cwd=workdir, capture_output=True, text=True, timeout=300)
+
+
+def start_rerun_of_a(workdir):
+    """Snakemake in the background, in a process group of its own, rerunning job ``a`` for a_value=2; returned once
+    the job runs (its old output deleted, its partial one written). SIGINT is set back to its default: a terminal's
+    Ctrl-C reaches the whole group, and it may be ignored where this test was started."""
+    (workdir / "sleep-a").touch()
+    with open(workdir / "snakemake.out", "w") as log:
+        process = subprocess.Popen(
+            command("--config", "a_value=2"),
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    deadline = time.time() + 120
+    while not ((workdir / kept.JOURNAL).exists() and (workdir / "out/a.txt").read_text() == "partial\n"):
+        assert process.poll() is None and time.time() < deadline, (workdir / "snakemake.out").read_text()
+        time.sleep(0.05)
+    return process
 
 
 def state(workdir):
@@ -230,16 +251,10 @@ def test_the_jobs_that_succeed_publish_while_a_failed_one_keeps_its_old_outputs(
 
 def test_outputs_deleted_under_a_killed_snakemake_come_back_at_the_next_run(workflow_dir):
     before = state(workflow_dir)
-    (workflow_dir / "sleep-a").touch()
-    process = run(workflow_dir, "--config", "a_value=2", background=True)
-    journal = workflow_dir / kept.JOURNAL
-    deadline = time.time() + 120
-    while not (journal.exists() and (workflow_dir / "out/a.txt").read_text() == "partial\n"):
-        assert process.poll() is None and time.time() < deadline, (workflow_dir / "snakemake.out").read_text()
-        time.sleep(0.05)
+    process = start_rerun_of_a(workflow_dir)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert json.loads(journal.read_text())["jobs"][0]["job"] == "a"
+    assert json.loads((workflow_dir / kept.JOURNAL).read_text())["jobs"][0]["job"] == "a"
     (workflow_dir / "sleep-a").unlink()
     (workflow_dir / "fail-a").touch()
     assert run(workflow_dir, "--unlock").returncode == 0
@@ -251,24 +266,9 @@ def test_outputs_deleted_under_a_killed_snakemake_come_back_at_the_next_run(work
 
 def test_a_rerun_stopped_with_ctrl_c_gets_its_outputs_back_when_snakemake_ends(workflow_dir):
     before = state(workflow_dir)
-    (workflow_dir / "sleep-a").touch()
-    command = [str(BIN / "snakemake"), "-s", "Snakefile", "--cores", "1", "--config", "a_value=2"]
-    with open(workflow_dir / "snakemake.out", "w") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=workflow_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # a terminal's Ctrl-C reaches the whole foreground group; SIGINT may be ignored where this test was started
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        deadline = time.time() + 120
-        while (workflow_dir / "out/a.txt").read_text() != "partial\n":
-            assert process.poll() is None and time.time() < deadline, (workflow_dir / "snakemake.out").read_text()
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=120) != 0
+    process = start_rerun_of_a(workflow_dir)
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=120) != 0
     assert "previous outputs are back" in (workflow_dir / "snakemake.out").read_text()
     assert state(workflow_dir) == before and leftovers(workflow_dir) == []
     assert planned(workflow_dir, "a_value=2") == ["a", "c"]

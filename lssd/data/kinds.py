@@ -91,7 +91,6 @@ class DatasetKind:
     name: str  # the schema's source.kind
     rule: str  # the rule in workflow/rules/data.smk that builds it (also its key in lssd.data.resources.COSTS)
     module: str  # its builder, run as python -m
-    summary: str
     downloads: Callable[[dict], list[str]]  # the downloads-table names the source block needs
     check: Callable[[str, dict, list[str]], None]  # what the source block must hold beyond the schema
 
@@ -99,38 +98,10 @@ class DatasetKind:
 KINDS: dict[str, DatasetKind] = {
     kind.name: kind
     for kind in (
-        DatasetKind(
-            "django_catalogs",
-            "prepare_demo",
-            "lssd.data.demo",
-            "the demo corpus, from the gettext catalogs of the installed Django package",
-            no_downloads,
-            check_django_catalogs,
-        ),
-        DatasetKind(
-            "ted_talks",
-            "prepare_ted",
-            "lssd.data.ted",
-            "a TED-8 dataset, from the multi-way TED talks corpus",
-            ted_downloads,
-            check_ted_talks,
-        ),
-        DatasetKind(
-            "wmt",
-            "prepare_wmt",
-            "lssd.data.wmt",
-            "WMT-6 (reconstructed), from the WMT training corpora and newstest sets",
-            wmt_downloads,
-            check_wmt,
-        ),
-        DatasetKind(
-            "parallel_files",
-            "prepare_parallel_files",
-            "lssd.data.user",
-            "a dataset of your own: line-aligned parallel files",
-            no_downloads,
-            check_parallel_files,
-        ),
+        DatasetKind("django_catalogs", "prepare_demo", "lssd.data.demo", no_downloads, check_django_catalogs),
+        DatasetKind("ted_talks", "prepare_ted", "lssd.data.ted", ted_downloads, check_ted_talks),
+        DatasetKind("wmt", "prepare_wmt", "lssd.data.wmt", wmt_downloads, check_wmt),
+        DatasetKind("parallel_files", "prepare_parallel_files", "lssd.data.user", no_downloads, check_parallel_files),
     )
 }
 

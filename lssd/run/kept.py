@@ -3,11 +3,12 @@
 Snakemake deletes a job's existing outputs before the job runs, and a failed job's outputs after it: a rerun (a
 changed param, ``--forcerun``, an edited input) that then fails, or is killed, would leave no result where a
 finished one was. So the workflow keeps them (workflow/rules/kept.smk): when the jobs to run are known
-(``onstart``), every existing output of those jobs gets a kept copy beside it (``.kept.<name>``: hard links, so it
-costs no disk and never crosses a file system; a copy where links are refused) and a journal lists them with
-Snakemake's metadata record of each. When Snakemake finishes (``onsuccess``/``onerror``), a job with all its
-outputs present (it succeeded, or never started) has its kept copies dropped; a job with an output missing (it
-failed, or was killed) gets all its outputs back as they were, with their old records, so that Snakemake still
+(``onstart``), every existing output of those jobs gets a kept copy beside it (``.kept.<name>``: hard links, so
+nothing is copied, but the old files stay on disk until Snakemake ends; beside the output, so on its file system;
+a copy where links are refused) and a journal lists them with Snakemake's metadata record of each. When Snakemake
+finishes (``onsuccess``/``onerror``), a job with all its outputs present and none marked incomplete (it succeeded,
+or never started) has its kept copies dropped; any other (it failed, or was killed) gets all its outputs back as
+they were, with their old records, so that Snakemake still
 sees the old params and plans the job again: the restored result is never taken for the new setting's. A journal
 left by a Snakemake killed outright is settled the same way at the next run's start.
 
