@@ -168,6 +168,14 @@ def run(workdir, *args):
     return subprocess.run(command(*args), cwd=workdir, capture_output=True, text=True, timeout=300)
 
 
+def text_of(path):
+    """The file's text, or None between Snakemake deleting it and the job writing it."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
 def start_rerun_of_a(workdir):
     """Snakemake in the background, in a process group of its own, rerunning job ``a`` for a_value=2; returned once
     the job runs (its old output deleted, its partial one written). SIGINT is set back to its default: a terminal's
@@ -183,7 +191,7 @@ def start_rerun_of_a(workdir):
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     deadline = time.time() + 120
-    while not ((workdir / kept.JOURNAL).exists() and (workdir / "out/a.txt").read_text() == "partial\n"):
+    while not ((workdir / kept.JOURNAL).exists() and text_of(workdir / "out/a.txt") == "partial\n"):
         assert process.poll() is None and time.time() < deadline, (workdir / "snakemake.out").read_text()
         time.sleep(0.05)
     return process
