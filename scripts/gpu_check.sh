@@ -90,14 +90,14 @@ step setup 60 bash -c setup
 if [ "$REHEARSE" = 1 ]; then
     export LSSD_GPU_REHEARSAL=1
     DEVICE=cpu
-    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, small TED batches,
-    # and no profile (the benchmark makes one on the CPU only, never on CUDA)
-    ROUNDS=(--steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole --no-profile)
+    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, two timing processes
+    # (their rounds still pooled), small TED batches, and no profile (the benchmark makes one on the CPU only)
+    ROUNDS=(--processes 2 --steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole --no-profile)
     TED_BATCH=(--max-tokens 400)
 else
     export LSSD_GPU_REQUIRED=1  # tests/test_gpu.py fails, not skips, where torch sees no GPU
     DEVICE=cuda
-    ROUNDS=()
+    ROUNDS=(--processes 3)
     TED_BATCH=()
 fi
 step gpu_tests 200 "$PYTHON" -m pytest -m gpu tests/test_gpu.py -p no:cacheprovider -o addopts= -n 0 -ra \
@@ -106,9 +106,9 @@ step gpu_tests 200 "$PYTHON" -m pytest -m gpu tests/test_gpu.py -p no:cacheprovi
 LOG=overhead_demo step benchmark_data 40 "$PYTHON" -c \
     'import sys; sys.path.insert(0, "benchmarks"); import teacher_overhead as t, pathlib; t.demo_data_bin(pathlib.Path(sys.argv[1]))' \
     "$WORK/benchmark"
-step overhead_demo 100 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size demo --processes 3 \
+step overhead_demo 100 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size demo \
     "${ROUNDS[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_demo.json"
-step overhead_ted 120 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size ted --processes 3 \
+step overhead_ted 120 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size ted \
     "${ROUNDS[@]}" "${TED_BATCH[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_ted.json"
 
 if [ "$failed" = 0 ]; then

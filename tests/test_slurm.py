@@ -1,7 +1,8 @@
 """The pipeline submitted to a real SLURM (a one-node cluster on loopback, ``tests/slurm_cluster.py``) with the
 project's own profile, ``workflow/profiles/slurm``, only the partition and account set from here: a training job
 cancelled while it trains, one past its time limit, both resubmitted by Snakemake and resumed from their
-checkpoints, and one failing for a real reason. The scenarios run side by side in one cluster.
+checkpoints, and one failing for a real reason, side by side in one cluster; then a finished run retrained with a
+setting that fails on its node, whose published outputs must come back.
 
 Skipped, with the reason, where no cluster can be started (not root, no apt-get to install SLURM); CI runs as root.
 """
@@ -75,8 +76,8 @@ def in_cluster(workdir, script, timeout=900):
     return completed
 
 
-def snakemake_command(workdir, *extra, wanted=None):
-    configfile = ["--configfile", str(workdir / "config.yaml")]
+def snakemake_command(workdir, *extra, wanted=None, config="config.yaml"):
+    configfile = ["--configfile", str(workdir / config)]
     command, _ = snakemake_invocation(*(wanted or targets()), *configfile, *profile_arguments(), *extra, cwd=workdir)
     return " ".join(command)
 
@@ -110,6 +111,18 @@ def long_config():
     long = {"training": {"max_epoch": 100000, "runtime_minutes": 1}}
     config["methods"]["long"] = {"criterion": "label_smoothed_cross_entropy", "by_direction": {DIRECTION: long}}
     config["run"]["methods"] = ["long"]
+    return config
+
+
+RETRAINED = "lssd_adaptive"  # its checkpoints' logs are not read by the tests of the cancelled baseline
+PUBLISHED = [layout.BEST, layout.HISTORY, layout.RECORDS]  # the training's outputs
+
+
+def failing_retraining_config():
+    """The cluster config with the finished LSSD-Adaptive run given a setting that fails on its node."""
+    config = cluster_config()
+    overrides = config["methods"][RETRAINED].setdefault("by_direction", {}).setdefault(DIRECTION, {})
+    overrides["training"] = {"extra_args": ["--finetune-from-model", "/nonexistent/pretrained.pt"]}
     return config
 
 
@@ -159,6 +172,11 @@ if wait_for long/{long_run}/checkpoints/logs/attempt-2.log "end of epoch" $long;
 wait $main; echo $? > main.rc
 wait $long; echo $? > long.rc
 wait $broken; echo $? > broken.rc
+# the finished LSSD run retrained with a setting that fails on its node: its published outputs must come back
+published() {{ for f in {published}; do echo "$(stat -c '%n %i %Y %s' $f) $(sha256sum < $f)"; done; }}
+published > published.before
+{retrain} > retrain.out 2>&1; echo $? > retrain.rc
+published > published.after
 """
 
 
@@ -180,6 +198,7 @@ def cluster_runs(cluster_available, tmp_path_factory):
     for name, config in (("long", long_config()), ("broken", broken_config())):
         (workdir / name).mkdir()
         (workdir / name / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "retrain.yaml").write_text(yaml.safe_dump(failing_retraining_config()))
     command, env = snakemake_invocation(*targets(), "--cores", "2", "--configfile", "config.yaml", cwd=local)
     # the local run of the same config and seed, beside the cluster's
     reference = subprocess.Popen(
@@ -192,13 +211,17 @@ def cluster_runs(cluster_available, tmp_path_factory):
         broken=snakemake_command(workdir / "broken", *retry_once, wanted=[f"{run_dir('broken')}/history.json"]),
         baseline=run_dir("baseline"),
         long_run=run_dir("long"),
+        retrain=snakemake_command(
+            workdir, "--retries", "0", wanted=[f"{run_dir(RETRAINED)}/{layout.HISTORY}"], config="retrain.yaml"
+        ),
+        published=" ".join(f"{run_dir(RETRAINED)}/{name}" for name in PUBLISHED),
     )
     try:
         result = in_cluster(workdir, script)
     finally:
         reference_output = reference.communicate(timeout=900)[0]
     assert reference.returncode == 0, reference_output[-3000:]
-    outputs = {name: (workdir / f"{name}.out").read_text() for name in ("snakemake", "long", "broken")}
+    outputs = {name: (workdir / f"{name}.out").read_text() for name in ("snakemake", "long", "broken", "retrain")}
     assert result.returncode == 0, outputs["snakemake"][-5000:] + result.stderr[-2000:]
     return workdir, local, outputs
 
@@ -266,3 +289,27 @@ def test_a_job_failing_for_a_real_reason_fails_once_per_attempt_with_its_log_sho
     assert output.count("fairseq-train failed with exit code") == 2, output[-5000:]  # each attempt's log, shown
     logs = workdir / "broken" / run_dir("broken") / "checkpoints" / "logs"
     assert sorted(path.name for path in logs.glob("attempt-*.log")) == ["attempt-1.log", "attempt-2.log"]
+
+
+def test_a_retraining_that_fails_through_sbatch_leaves_the_published_run_in_place(cluster_runs):
+    """The kept-outputs hooks (workflow/rules/kept.smk) run in the controlling Snakemake, the job on its node: a
+    finished run retrained with a setting that fails there gets its published outputs back, the same files (inode,
+    time stamp, bytes) with their records, so the old setting plans nothing and the new one still plans the
+    training."""
+    workdir, _, outputs = cluster_runs
+    output = outputs["retrain"]
+    assert (workdir / "retrain.rc").read_text().strip() != "0", output[-3000:]
+    assert submitted_rules(output)[0] == {"train"}, output[-3000:]
+    assert "fairseq-train failed with exit code" in output, output[-3000:]
+    job = f"train (dataset=demo, direction={DIRECTION}, method={RETRAINED}, seed=1)"
+    assert f"lssd: {job} did not finish: its previous outputs are back, unchanged: " in output, output[-3000:]
+    before, after = ((workdir / f"published.{when}").read_text().splitlines() for when in ("before", "after"))
+    assert len(before) == len(PUBLISHED) and before == after, (before, after)
+    assert not list((workdir / run_dir(RETRAINED)).glob(".kept.*"))
+    assert not (workdir / ".snakemake" / "lssd-kept.json").exists()
+    wanted = [f"{run_dir(RETRAINED)}/{layout.HISTORY}"]
+    for config, planned in (("config.yaml", set()), ("retrain.yaml", {"train"})):
+        command, env = snakemake_invocation(*wanted, "-n", "--cores", "1", "--configfile", config, cwd=workdir)
+        dry = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        assert {job.rule for job in jobs_in(dry.stdout + dry.stderr)} == planned, (config, dry.stdout[-3000:])
