@@ -1,8 +1,8 @@
 """The pipeline submitted to a real SLURM (a one-node cluster on loopback, ``tests/slurm_cluster.py``) with the
 project's own profile, ``workflow/profiles/slurm``, only the partition and account set from here: a training job
 cancelled while it trains, one past its time limit, both resubmitted by Snakemake and resumed from their
-checkpoints, and one failing for a real reason, side by side in one cluster; then a finished run retrained with a
-setting that fails on its node, whose published outputs must come back.
+checkpoints, one failing for a real reason, and, once the main run has finished, that run retrained with a setting
+that fails on its node, whose published outputs must come back. The scenarios run side by side in one cluster.
 
 Skipped, with the reason, where no cluster can be started (not root, no apt-get to install SLURM); CI runs as root.
 """
@@ -136,10 +136,11 @@ def broken_config():
     return config
 
 
-# The three scenarios share one cluster and run side by side (most of their time is waiting: SLURM's one-minute
-# time limit and its periodic check, the plugin's status-check intervals). The main run prepares the data through
+# The scenarios share one cluster and run side by side (most of their time is waiting: SLURM's one-minute time
+# limit and its periodic check, the plugin's status-check intervals). The main run prepares the data through
 # sbatch; once its first training has started, the long and broken runs start from copies of its prepared data
-# (and of Snakemake's metadata, so that they only add trainings, as a new method in the same directory does).
+# (and of Snakemake's metadata, so that they only add trainings, as a new method in the same directory does). The
+# failing retraining starts in the main run's directory when that run has ended.
 SCENARIOS = r"""
 wait_for() {{  # a file, a line in it, and the Snakemake that writes it (which must not have ended)
     for i in $(seq 3000); do
@@ -170,12 +171,15 @@ wait_for {baseline}/checkpoints/logs/attempt-1.log "end of epoch 3 " $main && ca
 # next status check only, up to a minute later (its interval grows while no job succeeds): its Snakemake is stopped
 if wait_for long/{long_run}/checkpoints/logs/attempt-2.log "end of epoch" $long; then cancel long; kill -KILL $long; fi
 wait $main; echo $? > main.rc
-wait $long; echo $? > long.rc
-wait $broken; echo $? > broken.rc
-# the finished LSSD run retrained with a setting that fails on its node: its published outputs must come back
+# the finished LSSD run retrained with a setting that fails on its node (while the long run waits for its time
+# limit): its published outputs must come back
 published() {{ for f in {published}; do echo "$(stat -c '%n %i %Y %s' $f) $(sha256sum < $f)"; done; }}
 published > published.before
-{retrain} > retrain.out 2>&1; echo $? > retrain.rc
+{retrain} > retrain.out 2>&1 &
+retrain=$!
+wait $long; echo $? > long.rc
+wait $broken; echo $? > broken.rc
+wait $retrain; echo $? > retrain.rc
 published > published.after
 """
 
