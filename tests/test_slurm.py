@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lssd import layout
-from tests.helpers import REPO, close, jobs_in, reduced_config, snakemake_invocation
+from tests.helpers import REPO, close, jobs_in, reduced_config, snakemake, snakemake_invocation
 from tests.slurm_cluster import PARTITION, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -313,7 +313,6 @@ def test_a_retraining_that_fails_through_sbatch_leaves_the_published_run_in_plac
     assert not (workdir / ".snakemake" / "lssd-kept.json").exists()
     wanted = [f"{run_dir(RETRAINED)}/{layout.HISTORY}"]
     for config, planned in (("config.yaml", set()), ("retrain.yaml", {"train"})):
-        command, env = snakemake_invocation(*wanted, "-n", "--cores", "1", "--configfile", config, cwd=workdir)
-        dry = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+        dry = snakemake(*wanted, "-n", "--cores", "1", "--configfile", config, cwd=workdir, timeout=300)
         assert dry.returncode == 0, dry.stderr[-3000:]
         assert {job.rule for job in jobs_in(dry.stdout + dry.stderr)} == planned, (config, dry.stdout[-3000:])
