@@ -3,7 +3,8 @@ evaluated on the GPU, a killed GPU training resumed.
 
 Skipped without CUDA. ``LSSD_GPU_REHEARSAL=1`` runs the same tests on the CPU (scripts/gpu_check.sh --rehearse,
 in CI), so that they cannot rot between GPU runs; where an expectation only holds on a GPU (``--fp16`` in the
-fairseq command, the model on cuda) the rehearsal asserts the CPU form instead, and nothing else differs.
+fairseq command, the model on cuda) the rehearsal asserts the CPU form instead, and where a GPU run is compared with
+the same run on the CPU, the rehearsal's run is its own reference (it is that CPU run); nothing else differs.
 """
 
 import json
