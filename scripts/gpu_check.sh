@@ -90,17 +90,19 @@ step setup 60 bash -c setup
 if [ "$REHEARSE" = 1 ]; then
     export LSSD_GPU_REHEARSAL=1
     DEVICE=cpu
-    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, two timing processes
-    # (their rounds still pooled), and no profile (the benchmark makes one on the CPU only); the TED-size model
-    # with small batches in one timing process (the pooling is the demo step's: a second process of this model
-    # would add a minute of CPU to the suite for no other line of code)
-    ROUNDS=(--processes 2 --steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole --no-profile)
-    TED_ONLY=(--max-tokens 400 --processes 1)
+    # the same code on the CPU, in CI's time: two updates per round, two of the four methods, no profile (the
+    # benchmark makes one on the CPU only), small TED batches; two timing processes for the demo model (their rounds
+    # still pooled) and one for the TED-size model (a second process of it would add a minute of CPU to the suite
+    # and run no other line of code)
+    ROUNDS=(--steps 2 --warmup 2 --repeats 2 --methods baseline lssd_whole --no-profile)
+    DEMO_PROCESSES=2 TED_PROCESSES=1
+    TED_BATCH=(--max-tokens 400)
 else
     export LSSD_GPU_REQUIRED=1  # tests/test_gpu.py fails, not skips, where torch sees no GPU
     DEVICE=cuda
-    ROUNDS=(--processes 3)
-    TED_ONLY=()
+    ROUNDS=()
+    DEMO_PROCESSES=3 TED_PROCESSES=3
+    TED_BATCH=()
 fi
 step gpu_tests 200 "$PYTHON" -m pytest -m gpu tests/test_gpu.py -p no:cacheprovider -o addopts= -n 0 -ra \
     --durations=10 --basetemp "$WORK/pytest"
@@ -109,9 +111,10 @@ LOG=overhead_demo step benchmark_data 40 "$PYTHON" -c \
     'import sys; sys.path.insert(0, "benchmarks"); import teacher_overhead as t, pathlib; t.demo_data_bin(pathlib.Path(sys.argv[1]))' \
     "$WORK/benchmark"
 step overhead_demo 100 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size demo \
-    "${ROUNDS[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_demo.json"
+    --processes "$DEMO_PROCESSES" "${ROUNDS[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_demo.json"
 step overhead_ted 120 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVICE" --size ted \
-    "${ROUNDS[@]}" "${TED_ONLY[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_ted.json"
+    --processes "$TED_PROCESSES" "${ROUNDS[@]}" "${TED_BATCH[@]}" --work-dir "$WORK/benchmark" \
+    --save "$OUT/overhead_ted.json"
 
 if [ "$failed" = 0 ]; then
     echo "gpu_check: every step passed" | tee -a "$SUMMARY"
