@@ -75,17 +75,26 @@ class Records:
 
     def __init__(self, persistence):
         self.persistence = persistence
+        self.fresh = False  # read past Snakemake's cache yet (once per hook, not once per job)
 
     def key(self, output) -> str:
         return self.persistence._get_key(output)
 
+    def refresh(self) -> None:
+        """Drop what Snakemake cached of its records and marks, once: a hook runs before or after the jobs, which
+        changed them."""
+        if not self.fresh:
+            self.persistence._clear_cache()
+            self.fresh = True
+
     def read(self, key: str) -> dict | None:
+        self.refresh()
         record = self.persistence._read_record(key)
         return None if record is None else json.loads(record.model_dump_json())
 
     def incomplete(self, keys: list[str]) -> set[str]:
         """The keys Snakemake marks as written by a job that never finished (it was killed with Snakemake)."""
-        self.persistence._clear_cache()
+        self.refresh()
         return set(self.persistence._filter_incomplete_keys(keys))
 
     def write(self, key: str, record: dict | None) -> None:
