@@ -186,3 +186,39 @@ def test_languages_binarized_side_by_side_give_the_same_data_bin(data_bin, tmp_p
     commands = [line for line in log.getvalue().splitlines() if line.startswith("$ fairseq-preprocess")]
     assert [command.split("--source-lang ")[1].split()[0] for command in commands] == non_pivot_languages(spec)
     assert "Wrote preprocessed data" in log.getvalue()
+
+
+@pytest.mark.parametrize("pieces", [0, 1, 3, 4, 5, 12, 13])
+def test_dictionaries_are_fairseq_preprocess_s_own_padded_to_a_multiple_of_8(pieces):
+    """As the original's dictionaries (fairseq-preprocess, threshold 0, its default --padding-factor 8): the same
+    order (ties by symbol) and the same madeupword entries, checked against fairseq's Dictionary."""
+    import io
+    from collections import Counter
+
+    from fairseq.data import Dictionary
+
+    from lssd.data.binarize import PADDING_FACTOR, dictionary_lines
+
+    counts = Counter({f"▁p{index}": 1 + index % 3 for index in range(pieces)})
+    fairseq_dictionary = Dictionary()
+    for piece, count in counts.items():
+        fairseq_dictionary.add_symbol(piece, n=count)
+    fairseq_dictionary.finalize(threshold=0, padding_factor=PADDING_FACTOR)
+    written = io.StringIO()
+    fairseq_dictionary.save(written)
+    assert dictionary_lines(counts, PADDING_FACTOR) == written.getvalue().splitlines()
+    assert len(fairseq_dictionary) % 8 == 0
+
+
+def test_the_data_bin_dictionaries_are_padded_and_the_language_dictionaries_are_not(data_bin):
+    from fairseq.data import Dictionary
+
+    root, spec = data_bin
+    bin_dir = root / "bin"
+    for lang in spec["languages"]:
+        dictionary = Dictionary.load(str(bin_dir / f"dict.{lang}.txt"))
+        assert len(dictionary) % 8 == 0, lang  # before the task adds its language tokens
+        own = (bin_dir / f"LS_dict.{lang}.txt").read_text(encoding="utf-8") if lang != spec["pivot"] else ""
+        assert "madeupword" not in own
+    padding = [line for line in (bin_dir / "dict.eng.txt").read_text().splitlines() if line.startswith("madeup")]
+    assert all(line.endswith(" 0") for line in padding)

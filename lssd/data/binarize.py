@@ -6,7 +6,8 @@ What the data-bin holds (``results/bin/<dataset>/``):
   multilingual task reads the ``<pivot>-<lang>`` direction (one-to-many) from the same files.
 * ``dict.<lang>.txt`` for every language. ``per_language`` recipe: all non-English languages share one
   dictionary (the union of their pieces, as multiDDS's ``dict.src.txt``) and English has its own;
-  ``joint`` recipe: one joined dictionary for every language.
+  ``joint`` recipe: one joined dictionary for every language. Both padded as ``fairseq-preprocess`` pads (its
+  default ``--padding-factor 8``, as the original's were built).
 * ``lang_list.txt``: the languages, one per line, for ``--lang-dict``.
 * ``LS_dict.<lang>.txt``: the pieces that language's training side uses, with their counts (fairseq dictionary
   format): the language-specific dictionaries that one-to-many language-aware distillation masks with.
@@ -35,6 +36,10 @@ from lssd.io import atomic_directory, count_lines, iter_lines, peak_memory_line,
 
 FOREIGN_DICT = "dict.foreign.txt"
 PIVOT_DICT = "dict.pivot.txt"
+# fairseq-preprocess's default --padding-factor, with which the original built its dictionaries (multiDDS's
+# preprocess.py run): their size with fairseq's 4 special symbols is a multiple of 8, filled with madeupwords
+PADDING_FACTOR = 8
+NSPECIAL = 4  # <s> <pad> </s> <unk>: before the file's symbols, not written in it
 
 
 def piece_counts(lines: Iterable[str]) -> Counter:
@@ -45,9 +50,13 @@ def piece_counts(lines: Iterable[str]) -> Counter:
     return counts
 
 
-def dictionary_lines(counts: Counter) -> list[str]:
-    """fairseq's dictionary text format: ``<symbol> <count>``, most frequent first, ties by symbol."""
-    return [f"{piece} {count}" for piece, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+def dictionary_lines(counts: Counter, padding_factor: int = 1) -> list[str]:
+    """fairseq's dictionary text format: ``<symbol> <count>``, most frequent first, ties by symbol, then as
+    fairseq's ``Dictionary.pad_to_multiple_`` the ``madeupword<NNNN> 0`` entries that make its size (with the
+    special symbols) a multiple of ``padding_factor``: what ``fairseq-preprocess`` writes with threshold 0."""
+    lines = [f"{piece} {count}" for piece, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    missing = -(NSPECIAL + len(lines)) % padding_factor
+    return lines + [f"madeupword{index:04d} 0" for index in range(missing)]
 
 
 def run_preprocess(args: list[str], log) -> None:
@@ -129,11 +138,11 @@ def binarize(spec: dict, encoded: Path, outdir: Path, workers: int = 1, log=sys.
             foreign_counts.update(language_counts[lang])
             pivot_counts.update(piece_counts(iter_lines(encoded_path(encoded, "train", lang, pivot, pivot))))
         if joint:
-            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts + pivot_counts))
+            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts + pivot_counts, PADDING_FACTOR))
             shutil.copyfile(dicts / FOREIGN_DICT, dicts / PIVOT_DICT)
         else:
-            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts))
-            write_lines(dicts / PIVOT_DICT, dictionary_lines(pivot_counts))
+            write_lines(dicts / FOREIGN_DICT, dictionary_lines(foreign_counts, PADDING_FACTOR))
+            write_lines(dicts / PIVOT_DICT, dictionary_lines(pivot_counts, PADDING_FACTOR))
 
         # fairseq-preprocess spends most of a language's time in one process (its dictionary and merge steps),
         # whatever its --workers: languages side by side use the job's threads

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lssd import config_files
 from lssd.config import ConfigError
+from lssd.data.binarize import NSPECIAL, PADDING_FACTOR
 from lssd.method.flags import is_lssd_method
 
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
@@ -101,15 +102,16 @@ def preset_model(training: dict, vocab: int) -> int:
 
 
 def dataset_vocabulary(spec: dict) -> int:
-    """The size of the data-bin's shared dictionary at most: every SentencePiece model's pieces, plus the
-    language tokens and fairseq's four specials."""
+    """The size of the data-bin's shared dictionary at most: every SentencePiece model's pieces and fairseq's four
+    specials, padded to binarize's multiple, plus the language tokens."""
     languages = [lang for lang in spec["languages"] if lang != spec["pivot"]]
     options = spec["spm"]
     if options["recipe"] == "joint":
         pieces = options["vocab_size"]
     else:
         pieces = len(languages) * options["vocab_size"] + options.get("pivot_vocab_size", options["vocab_size"])
-    return pieces + len(languages) + 1 + 4
+    padded = -(-(pieces + NSPECIAL) // PADDING_FACTOR) * PADDING_FACTOR
+    return padded + len(languages) + 1
 
 
 def gigabytes(size: int) -> str:
