@@ -137,7 +137,7 @@ def test_single_teacher_ablation_gives_every_pair_the_same_teacher(data_bin, tmp
     for epoch in range(2, 5):
         best = {records[pair]["best_epoch"][epoch - 1] for pair in pairs}
         assert best == {overall_best}
-        if logged[epoch - 1] <= min(logged[: epoch - 1]):  # fairseq's checkpoint_best: a tie takes the newer
+        if logged[epoch - 1] < min(logged[: epoch - 1]):  # the original: below fairseq's best so far
             overall_best = epoch
 
 
@@ -171,7 +171,7 @@ def test_the_single_teacher_follows_every_validation(data_bin, tmp_path):
     for index, (epoch, loss) in enumerate(validations):
         end_of_epoch = index + 1 == len(validations) or validations[index + 1][0] != epoch
         if end_of_epoch:
-            if epoch == 1 or loss <= threshold:  # the logged (rounded) loss, as fairseq's checkpoint_best
+            if epoch == 1 or loss < threshold:  # the logged (rounded) loss below fairseq's best so far
                 best_epoch = epoch
             expected[epoch + 1] = best_epoch  # the teacher during the next epoch
         threshold = min(threshold, loss)

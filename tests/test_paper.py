@@ -284,3 +284,21 @@ def test_downloads_are_local_rules(tmp_path):
         local = set(workflow._localrules)  # the rules marked local (no public accessor)
     assert "download" in local
     assert not local & {"prepare_ted", "prepare_wmt", "spm_train", "binarize", "train", "evaluate"}
+
+
+def test_the_single_teacher_ablation_is_lssd_whole_with_one_teacher_on_every_dataset(tmp_path):
+    """Added to run.methods for the ablation, lssd_single_teacher trains with LSSD-Whole's paper settings of each
+    dataset and direction (run length, weight, language-aware, mid-epoch saves), with --lssd-single-teacher."""
+    with paper_workflow(tmp_path) as workflow:
+        for dataset in ("ted8_diverse", "ted8_related", "wmt6"):
+            for direction in ("m2o", "o2m"):
+                found = {}
+                for method in ("lssd_whole", "lssd_single_teacher"):
+                    wildcards = SimpleNamespace(dataset=dataset, direction=direction, method=method, seed=222)
+                    args = shlex.split(workflow.globals["train_args"](wildcards))
+                    save_dir = args.index("--save-dir")
+                    found[method] = args[:save_dir] + args[save_dir + 2 :]
+                single = found["lssd_single_teacher"]
+                assert single.count("--lssd-single-teacher") == 1, (dataset, direction)
+                single.remove("--lssd-single-teacher")
+                assert single == found["lssd_whole"], (dataset, direction)

@@ -359,6 +359,37 @@ def test_a_run_of_an_earlier_recipe_or_an_unreadable_record_moves_aside(tmp_path
     assert (newest / "checkpoint_last.pt").read_bytes() == b"new" and not (SAVE_DIR / "checkpoint_last.pt").exists()
 
 
+def test_a_single_teacher_run_of_recipe_2_moves_aside_and_other_runs_of_recipe_2_resume(tmp_path, monkeypatch):
+    """The single teacher's rule changed after recipe 2 (a tie took the newer epoch; now a tie keeps the teacher, as
+    in the original): such a run is not resumed, but moved aside and kept; a run without --lssd-single-teacher of
+    recipe 2 is still the same run and resumes."""
+    monkeypatch.chdir(tmp_path)
+    Path("bin").mkdir()
+    Path("bin/dict.fra.txt").write_text("le 3\n")
+    args = ["bin", "--task", "lssd_multilingual_translation", "--seed", "3", "--save-dir", str(SAVE_DIR)]
+    single = [*args, "--lssd-single-teacher"]
+    for run_args, resumes in ((single, False), (args, True)):
+        SAVE_DIR.mkdir(parents=True)
+        record = {"format": identity.IDENTITY_FORMAT, "recipe": 2, "args": commands.identity_arguments(run_args)}
+        (SAVE_DIR / "run_args.json").write_text(json.dumps({**record, "data": identity.data_fingerprint("bin")}))
+        (SAVE_DIR / "checkpoint_last.pt").write_bytes(b"old")
+        messages = []
+        identity.prepare_save_dir(SAVE_DIR, run_args, messages.append)
+        recorded = json.loads((SAVE_DIR / "run_args.json").read_text())
+        if resumes:
+            assert messages[0].startswith("resuming in run/checkpoints (same arguments and data"), messages
+            assert (SAVE_DIR / "checkpoint_last.pt").read_bytes() == b"old" and recorded["recipe"] == 2
+        else:
+            assert messages[0].startswith(
+                "this run was trained by an earlier version of the pipeline (epochs of the data's size, every sampled "
+                "sentence batched; now: epochs of the data's size, every sampled sentence batched, the single "
+                "teacher replaced only when the overall dev loss beats every earlier one): moving"
+            ), messages
+            assert not (SAVE_DIR / "checkpoint_last.pt").exists() and recorded["recipe"] == 3
+            assert len(list(Path("run").glob("checkpoints.stale-*"))) == 1
+        shutil.rmtree(SAVE_DIR)
+
+
 @pytest.fixture(scope="module")
 def lssd_trained(data_bin, tmp_path_factory):
     """A finished two-epoch LSSD run with its epoch checkpoints kept: the teacher of epoch 1 in its own file."""

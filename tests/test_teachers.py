@@ -100,19 +100,21 @@ def test_the_single_teacher_must_beat_mid_epoch_validations_too():
 
 
 def test_the_single_teacher_compares_losses_as_fairseq_logs_them():
-    """The original's single teacher is fairseq's checkpoint_best.pt: saved when the valid loss, rounded to 3
-    decimals (fairseq's meters), is at most the best so far. Near a plateau that differs from an exact comparison:
-    4.0004 after 4.0001 logs as a tie (4.0 <= 4.0) and takes over; 4.0006 (4.001) does not."""
+    """As the original: the end-of-epoch valid loss, rounded to 3 decimals (fairseq's meters), must be below fairseq's
+    best so far (save_checkpoint.best, before fairseq saves the epoch): a tie keeps the teacher. Near a plateau that
+    differs from an exact comparison: 3.9996 after 4.0001 logs as a tie (4.0, 4.0) and keeps the teacher."""
     pool = TeacherPool(keys=["a", "b"], single_teacher=True)
     losses = {"a": 5.0, "b": 5.0}
     assert pool.update(1, losses, lambda: Copy(1), overall=4.5) == ["a", "b"]
     assert pool.update(2, losses, lambda: Copy(2), overall=4.0001) == ["a", "b"]
-    assert pool.update(3, losses, lambda: Copy(3), overall=4.0004) == ["a", "b"]  # exactly: worse than 4.0001
-    assert pool.best_epoch("a") == 3 and pool.overall_best == 4.0
-    assert pool.update(4, losses, lambda: Copy(4), overall=4.0006) == []
-    pool.observe_mid_epoch(3.9996)  # logs as 4.0: the threshold stays 4.0
+    assert pool.update(3, losses, lambda: Copy(3), overall=4.0004) == []  # a tie as logged: the teacher stays
+    assert pool.update(4, losses, lambda: Copy(4), overall=3.9996) == []  # exactly better, but a tie as logged
+    assert pool.best_epoch("a") == pool.best_epoch("b") == 2 and pool.overall_best == 4.0
+    assert pool.should_distill("a", 4) and pool.teacher("a").epoch == 2
+    pool.observe_mid_epoch(4.0003)  # logs as 4.0: the threshold stays 4.0
     assert pool.overall_best == 4.0
-    assert pool.update(5, losses, lambda: Copy(5), overall=4.0004) == ["a", "b"]
+    assert pool.update(5, losses, lambda: Copy(5), overall=3.9994) == ["a", "b"]  # 3.999 < 4.0
+    assert pool.best_epoch("a") == 5 and pool.overall_best == 3.999
 
 
 def test_state_round_trip_reloads_teachers_of_kept_epochs():

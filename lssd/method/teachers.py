@@ -7,10 +7,10 @@ Rules (as the authors' fork keeps its teachers, github.com/OrangeInSouth/LSSD):
   to a copy of the current weights; keys that improve in the same epoch share one copy; a copy that no key points
   to any more is freed;
 * single-teacher ablation: every key follows the overall dev loss instead (one shared teacher); as in the original,
-  where the teacher is fairseq's best checkpoint, an end-of-epoch loss, rounded to 3 decimals as fairseq logs it,
-  must be at most every earlier validation's (a tie takes the newer epoch), the mid-epoch ones
-  (``--save-interval-updates``) included (``observe_mid_epoch``); copies are still made only at end-of-epoch
-  validations;
+  which compares it with fairseq's best so far (``save_checkpoint.best``) before fairseq saves the epoch, an
+  end-of-epoch loss, rounded to 3 decimals as fairseq logs it, must be below every earlier validation's (strictly:
+  a tie keeps the teacher), the mid-epoch ones (``--save-interval-updates``) included (``observe_mid_epoch``);
+  copies are still made only at end-of-epoch validations;
 * the switch: key ℓ is distilled in epoch e when e > warm-up, ℓ has a teacher, and e − best_epoch(ℓ) > 1 (the pair
   did not improve at the last validation).
 
@@ -26,8 +26,9 @@ from typing import Any
 
 
 def as_fairseq_logs(loss: float) -> float:
-    """A dev loss as fairseq logs and compares it (its meters round to 3 decimals): the single teacher follows
-    fairseq's best checkpoint, saved when this value is at most the best so far (``<=``: a tie takes the newer)."""
+    """A dev loss as fairseq logs and compares it (its meters round to 3 decimals): the original's single teacher
+    changes when this value is below fairseq's best so far (``<``: a tie keeps the teacher; fairseq's own
+    ``checkpoint_best.pt``, saved after, takes the newer on a tie)."""
     return round(loss, 3)
 
 
@@ -75,7 +76,7 @@ class TeacherPool:
         if self.single_teacher:
             if overall is None:
                 raise ValueError("the single-teacher pool needs the overall dev loss")
-            return list(self.keys) if epoch == 1 or as_fairseq_logs(overall) <= self.overall_best else []
+            return list(self.keys) if epoch == 1 or as_fairseq_logs(overall) < self.overall_best else []
         return [key for key in self.keys if epoch == 1 or losses[key] < self.entries[key].best_loss]
 
     def update(

@@ -35,12 +35,23 @@ IDENTITY_FORMAT = 3
 # How the plugin trains what the arguments describe, where it changed without a flag changing: a run trained by
 # another recipe is another run. 1: epochs of up to 1.5x the data under temperature sampling and each pair's last
 # batch dropped (stock fairseq 0.12); 2: an epoch of the data's size and every sampled sentence batched (the
-# original's fork). Records without a recipe were trained by 1.
+# original's fork); 3: recipe 2 for a single-teacher run (--lssd-single-teacher), whose teacher now changes only on
+# a strict improvement (in 2 a tie took the newer epoch; other runs are unchanged, so they stay 2). Records without
+# a recipe were trained by 1.
 TRAINING_RECIPE = 2
+SINGLE_TEACHER_RECIPE = 3
+SINGLE_TEACHER_FLAG = "--lssd-single-teacher"
 RECIPES = {
     1: "epochs of up to 1.5x the data, each pair's last batch dropped",
     2: "epochs of the data's size, every sampled sentence batched",
+    3: "epochs of the data's size, every sampled sentence batched, the single teacher replaced only when the "
+    "overall dev loss beats every earlier one",
 }
+
+
+def training_recipe(args: list[str]) -> int:
+    """The recipe a run of ``args`` is trained by now."""
+    return SINGLE_TEACHER_RECIPE if SINGLE_TEACHER_FLAG in args else TRAINING_RECIPE
 
 
 # the data-bin files fairseq-train reads (the test split and the manifest do not change a trained model)
@@ -98,7 +109,7 @@ def run_identity(args: list[str], devices: dict | None = None) -> dict:
     """What defines a run's model: its model-defining arguments and the data it trains on (the data-bin is the
     first, positional, fairseq argument); with the ``devices`` of a new run (:func:`update_devices`)."""
     identity = {
-        "format": IDENTITY_FORMAT, "recipe": TRAINING_RECIPE,
+        "format": IDENTITY_FORMAT, "recipe": training_recipe(args),
         "args": identity_arguments(args), "data": data_fingerprint(args[0]),
     }  # fmt: skip
     return {**identity, "devices": devices} if devices is not None else identity
