@@ -7,7 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from .settings import DATASETS, DEV_SIZES, NSPECIAL
+from lssd.data.binarize import NSPECIAL
+
+from .settings import DATASETS, DEV_SIZES
 
 LONGEST = 200  # pieces (with the language token and </s>: far inside max_positions 1024)
 

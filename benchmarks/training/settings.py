@@ -27,7 +27,6 @@ DICT_SIZES = {"ted": 60000, "wmt": 64000}
 LANGUAGE_VOCAB = 8000  # TED: each language's own SentencePiece model, a window of the merged dictionary
 PIVOT_VOCAB = 8000
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-NSPECIAL = 4  # fairseq's <s> <pad> </s> <unk>, before the dictionary file's symbols
 TINY = {  # seconds instead of minutes: the same code paths on a 1+1-layer model and small data
     "model": {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32, "decoder_embed_dim": 32,
               "encoder_ffn_embed_dim": 64, "decoder_ffn_embed_dim": 64, "encoder_attention_heads": 2,

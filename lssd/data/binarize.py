@@ -55,8 +55,13 @@ def dictionary_lines(counts: Counter, padding_factor: int = 1) -> list[str]:
     fairseq's ``Dictionary.pad_to_multiple_`` the ``madeupword<NNNN> 0`` entries that make its size (with the
     special symbols) a multiple of ``padding_factor``: what ``fairseq-preprocess`` writes with threshold 0."""
     lines = [f"{piece} {count}" for piece, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-    missing = -(NSPECIAL + len(lines)) % padding_factor
+    missing = padded_dictionary_size(len(lines), padding_factor) - NSPECIAL - len(lines)
     return lines + [f"madeupword{index:04d} 0" for index in range(missing)]
+
+
+def padded_dictionary_size(pieces: int, padding_factor: int = PADDING_FACTOR) -> int:
+    """A dictionary's size with its ``pieces``, fairseq's special symbols and the padding to ``padding_factor``."""
+    return -(-(NSPECIAL + pieces) // padding_factor) * padding_factor
 
 
 def run_preprocess(args: list[str], log) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lssd import config_files
 from lssd.config import ConfigError
-from lssd.data.binarize import NSPECIAL, PADDING_FACTOR
+from lssd.data.binarize import padded_dictionary_size
 from lssd.method.flags import is_lssd_method
 
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
@@ -110,8 +110,7 @@ def dataset_vocabulary(spec: dict) -> int:
         pieces = options["vocab_size"]
     else:
         pieces = len(languages) * options["vocab_size"] + options.get("pivot_vocab_size", options["vocab_size"])
-    padded = -(-(pieces + NSPECIAL) // PADDING_FACTOR) * PADDING_FACTOR
-    return padded + len(languages) + 1
+    return padded_dictionary_size(pieces) + len(languages) + 1
 
 
 def gigabytes(size: int) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lssd import layout
 from lssd.io import write_json
-from lssd.run.commands import identity_arguments, option_value
+from lssd.run.commands import flag, identity_arguments, option_value
 
 Say = Callable[[str], None]
 
@@ -40,7 +40,7 @@ IDENTITY_FORMAT = 3
 # a recipe were trained by 1.
 TRAINING_RECIPE = 2
 SINGLE_TEACHER_RECIPE = 3
-SINGLE_TEACHER_FLAG = "--lssd-single-teacher"
+SINGLE_TEACHER_FLAG = flag("lssd_single_teacher")  # as commands.model_arguments writes task_args
 RECIPES = {
     1: "epochs of up to 1.5x the data, each pair's last batch dropped",
     2: "epochs of the data's size, every sampled sentence batched",
