@@ -74,12 +74,12 @@ def run_pair_best(run, output_dir, checkpoints, history=None):
 
 @pytest.fixture(scope="module")
 def run(data_bin, tmp_path_factory):
-    """A run whose pairs have different best epochs (lr 0.025, 4 epochs: bos at 3, mkd, fra and the overall loss at
-    4), evaluated with checkpoint_best.pt and with each pair's best checkpoint (model-only files made from fairseq's
+    """A run whose pairs have different best epochs (lr 0.01, 6 epochs: mkd at 4, bos at 5, fra and the overall loss
+    at 6), evaluated with checkpoint_best.pt and with each pair's best checkpoint (model-only files made from fairseq's
     epoch checkpoints, as the training keeps them)."""
     root, _ = data_bin
     save_dir = root / "o2m-pair-best"
-    pairs, _ = train(root, "o2m", 4, save_dir, training={"lr": 0.025})
+    pairs, _ = train(root, "o2m", 6, save_dir, training={"lr": 0.01})
     history = json.loads((save_dir / "history.json").read_text())
     epochs, best = pair_best_epochs(history), best_epoch(history["all"])
     assert len(set(epochs.values())) >= 2 and best in epochs.values() and set(epochs) == set(pairs), history

@@ -175,7 +175,7 @@ def runner_command(save_dir, max_epoch, *own):
 
     args = commands.train_arguments(
         data_bin="bin", save_dir=str(save_dir), pairs=[f"eng-{lang}" for lang in LANGS], direction="o2m",
-        training={**TINY, "lr": 0.005, "max_epoch": max_epoch},  # (dev losses bounce: bests at different epochs)
+        training={**TINY, "lr": 0.01, "max_epoch": max_epoch},  # (dev losses bounce: bests at different epochs)
         method={"criterion": "label_smoothed_cross_entropy"}, seed=3,
     )  # fmt: skip
     outputs = ["--best", f"{save_dir}.best.pt", "--history", f"{save_dir}.history.json"]
@@ -207,12 +207,12 @@ def same_tensors(a, b):
     return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
 
 
-EPOCHS = 4
+EPOCHS = 5
 
 
 @pytest.fixture(scope="module")
 def baseline_run(data_bin, tmp_path_factory):
-    """A finished baseline run of 4 epochs, its epoch checkpoints kept (to compare the files with)."""
+    """A finished baseline run of 5 epochs, its epoch checkpoints kept (to compare the files with)."""
     import shutil
 
     root, _ = data_bin

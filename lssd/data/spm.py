@@ -19,6 +19,7 @@ Usage (what the rules run: one job per model, one per language)::
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as metadata
 import io
 import itertools
 import json
@@ -34,6 +35,32 @@ from lssd.data.parallel import SPLITS, parallel_path
 from lssd.io import atomic_directory, atomic_path, iter_lines, peak_memory_line, write_lines
 
 RECIPES = ("per_language", "joint")
+
+
+def pinned_version() -> str | None:
+    """The SentencePiece release this package pins (``sentencepiece==X`` in its own requirements), or None."""
+    try:
+        requirements = metadata.requires("lssd") or []
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return None
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        if name.strip().lower() == "sentencepiece" and version:
+            return version.split(";")[0].strip()
+    return None
+
+
+def version_line() -> str:
+    """The log's line on the SentencePiece that trains: its trainer segments differently from one release to
+    the next (pyproject.toml says which and why), so another release than the pinned one gives other models, and
+    with them other data-bins, which retrain every run built on them."""
+    installed, pinned = spm.__version__, pinned_version()
+    if pinned is None or installed == pinned:
+        return f"SentencePiece {installed}"
+    return (
+        f"warning: SentencePiece {installed} is installed, but this pipeline pins {pinned}: its trainer segments "
+        f"differently, so these models will differ from the pinned release's (pip install sentencepiece=={pinned})"
+    )
 
 
 def model_names(spec: dict) -> list[str]:
@@ -179,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     if args.command == "train":
+        print(version_line())
         if args.model:
             where = f"datasets.{args.dataset}"
             try:
