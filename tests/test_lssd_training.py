@@ -14,7 +14,7 @@ from tests.helpers import LSSD, expected_switch, train, train_command
 pytestmark = pytest.mark.slow
 
 # a high learning rate makes dev losses bounce early, so pairs stop improving within 5 epochs (at one thread per
-# process, the suite's setting on any number of cores: three pairs distilled, two of them switched off again)
+# process, the suite's setting on any number of cores: three pairs distilled, one of them switched off again)
 FAST = {"lr": 0.06}
 EPOCHS = 5
 
