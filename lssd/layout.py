@@ -40,6 +40,7 @@ HISTORY = "history.json"
 RECORDS = "records.json"
 CHECKPOINTS = "checkpoints"
 LAST = "checkpoint_last.pt"  # in CHECKPOINTS, fairseq's
+CRASH = "crash.pt"  # in CHECKPOINTS: fairseq's state at a training step that failed (never resumed from)
 # in a per-pair best evaluation (eval_pair_best): which epoch's checkpoint translated each pair
 PAIR_BEST_MANIFEST = "pair_best.json"
 

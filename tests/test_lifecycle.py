@@ -106,3 +106,27 @@ def test_the_baseline_keeps_history_and_records_but_copies_no_teacher(tmp_path):
     lifecycle.begin_epoch(4, model, never_resumed)
     assert not (tmp_path / "teachers").exists() and lifecycle.kd_on == {"bos-eng": False, "fra-eng": False}
     assert json.loads((tmp_path / "records.json").read_text())["bos-eng"]["best_epoch"] == [None, 1, 1]
+
+
+def test_a_save_after_later_updates_leaves_the_pair_best_file_of_the_validation(tmp_path):
+    """fairseq 0.12 also saves ``crash.pt`` (through the task's state) when a training step fails, with the weights
+    of the updates since the last validation: the pair's best file keeps the weights that validation measured."""
+    model = torch.nn.Linear(2, 2)
+    lifecycle = lifecycle_in(tmp_path)
+    lifecycle.keep_pair_best = True
+    lifecycle.begin_epoch(1, model, never_resumed)
+    set_weights(model, 1.0)
+    lifecycle.begin_validation(1, model)  # a mid-epoch validation (--save-interval-updates): epoch 1 is the best
+    for pair in PAIRS:
+        lifecycle.add_validation(pair, 5.0 * math.log(2) * 10, 10)
+    lifecycle.state_dict()  # the checkpoint save that follows it
+    pair_best = tmp_path / "teachers" / "teacher_epoch1.pt"
+    assert torch.equal(torch.load(pair_best)["model"]["weight"], torch.full((2, 2), 1.0))
+    set_weights(model, 2.0)  # training goes on, then a step fails and fairseq writes crash.pt
+    state = lifecycle.state_dict()
+    assert torch.equal(torch.load(pair_best)["model"]["weight"], torch.full((2, 2), 1.0))
+    assert state["lssd_history"] == {"bos-eng": [5.0], "fra-eng": [5.0], "all": [5.0]}
+    set_weights(model, 3.0)
+    validate(lifecycle, 1, {"bos-eng": 4.0, "fra-eng": 4.0})  # the end-of-epoch validation: better again
+    lifecycle.state_dict()
+    assert torch.equal(torch.load(pair_best)["model"]["weight"], torch.full((2, 2), 3.0))

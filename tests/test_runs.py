@@ -439,3 +439,59 @@ def test_a_teacher_that_cannot_be_rebuilt_stops_before_fairseq_and_keeps_the_out
     assert "fairseq_cli.train" not in output and "Traceback" not in output
     assert {name: (workdir / "run" / name).read_bytes() for name in published} == published
     assert (save_dir / "checkpoint_last.pt").exists() and not list((workdir / "run").glob("checkpoints.stale-*"))
+
+
+# A training step that fails the way fp16 training diverges ("Minimum loss scale reached"), injected from outside
+# the project: a sitecustomize on PYTHONPATH that wraps fairseq's own FairseqTask.train_step.
+FAILING_STEP = """
+import os
+
+if os.environ.get("LSSD_TEST_FAIL_AT_UPDATE"):
+    from fairseq.tasks import fairseq_task
+
+    _original, _at = fairseq_task.FairseqTask.train_step, int(os.environ["LSSD_TEST_FAIL_AT_UPDATE"])
+
+    def _train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if update_num >= _at:
+            raise FloatingPointError("Minimum loss scale reached (0.0001). (injected by the test)")
+        return _original(self, sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    fairseq_task.FairseqTask.train_step = _train_step
+"""
+
+
+def test_a_failed_training_step_keeps_the_validated_pair_best_and_the_rerun_finishes(data_bin, tmp_path):
+    """fairseq writes crash.pt through the task's state when a training step fails: the pair-best file of the last
+    (mid-epoch) validation keeps the weights that validation measured, not those of the updates since; the log names
+    crash.pt; the rerun resumes from checkpoint_last.pt, finishes, and deletes it."""
+    import torch
+
+    workdir = tmp_path / "failing"
+    workdir.mkdir()
+    shutil.copytree(data_bin[0] / "bin", workdir / "bin")
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FAILING_STEP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")])}
+    training = {"save_interval_updates": 3, "log_interval": 1}  # (22 updates an epoch)
+    command = runner_command(2, "--log-interval", "1", training=training)
+    failed = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=600, env={**env, "LSSD_TEST_FAIL_AT_UPDATE": "4"}
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0, output[-3000:]
+    assert "Minimum loss scale reached" in output and "begin training epoch 2" not in output, output[-3000:]
+    save_dir = workdir / SAVE_DIR
+    crash = save_dir / "crash.pt"
+    assert crash.exists() and "fairseq saved the training state at the failure as run/checkpoints/crash.pt" in output
+    last = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert last["optimizer_history"][-1]["num_updates"] == 3  # the mid-epoch save of its validation
+    pair_best = torch.load(save_dir / "teachers" / "teacher_epoch1.pt", map_location="cpu")["model"]
+    crashed = torch.load(crash, map_location="cpu", weights_only=False)["model"]
+    assert all(torch.equal(pair_best[name], last["model"][name]) for name in last["model"])
+    assert not all(torch.equal(pair_best[name], crashed[name]) for name in crashed)  # (update 4 since)
+
+    rerun = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output[-3000:]
+    assert "resuming in run/checkpoints" in output and f"deleted {SAVE_DIR / 'crash.pt'}" in output
+    assert not crash.exists() and history_epochs(workdir) == 2

@@ -23,29 +23,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
-from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
 
 from lssd.method.history import ALL, History, PairLossSums, Records, bits_per_token, pair_best_epochs
-from lssd.method.teachers import (
-    TEACHERS_DIRECTORY,
-    TeacherPool,
-    freeze_teacher,
-    teacher_dtype,
-    teacher_file_name,
-)
+from lssd.method.teacher_files import TeacherFiles, is_main_process
+from lssd.method.teachers import TeacherPool
 
 logger = logging.getLogger(__name__)
-
-
-def is_main_process() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-        torch.distributed.get_rank() == 0
-    )
 
 
 @dataclass
@@ -57,64 +44,6 @@ class RunFiles:
     history: str | None = None
     records: str | None = None
     restore: str | None = None
-
-
-class TeacherFiles:
-    """One file per teacher (``<save-dir>/teachers/teacher_epoch<N>.pt``), so that a resumed run reloads the same
-    teachers even where fairseq pruned its epoch checkpoints; written by the main process only."""
-
-    def __init__(self, save_dir: str | None, precision: str = "auto"):
-        self.save_dir = save_dir
-        self.directory = os.path.join(save_dir, TEACHERS_DIRECTORY) if save_dir else None
-        self.precision = precision
-        self.saved_epochs: set[int] = set()  # the teachers of the last saved checkpoint's table
-
-    def path(self, epoch: int) -> str | None:
-        return os.path.join(self.directory, teacher_file_name(epoch)) if self.directory else None
-
-    def freeze(self, copy):
-        """A teacher: eval mode, no gradients, in the teacher precision (``--lssd-teacher-precision``)."""
-        on_gpu = next(copy.parameters()).is_cuda
-        return freeze_teacher(copy, teacher_dtype(self.precision, on_gpu))
-
-    def copy(self, model, epoch: int):
-        """A frozen copy of ``model`` as the teacher of ``epoch``, saved to its file."""
-        copy = self.freeze(deepcopy(model))
-        self.write(copy.state_dict(), epoch)
-        return copy
-
-    def write(self, weights: dict, epoch: int) -> None:
-        """The file of ``epoch`` (atomically, by the main process only)."""
-        path = self.path(epoch)
-        if path and is_main_process():
-            os.makedirs(self.directory, exist_ok=True)
-            torch.save({"model": weights, "epoch": epoch}, f"{path}.tmp")
-            os.replace(f"{path}.tmp", path)
-
-    def load(self, model, epoch: int):
-        """The frozen teacher of ``epoch`` from its file, or else from fairseq's epoch checkpoint."""
-        path = self.path(epoch)
-        if not (path and os.path.exists(path)):
-            path = os.path.join(self.save_dir or "", f"checkpoint{epoch}.pt")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"the teacher of epoch {epoch} is neither in {self.directory} nor {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        copy = deepcopy(model)
-        copy.load_state_dict(state["model"])
-        logger.info(f"LSSD teacher of epoch {epoch} reloaded from {path}")
-        return self.freeze(copy)
-
-    def prune(self, referenced: set[int]) -> None:
-        """Delete the files no teacher (or pair's best) refers to, keeping those of the previously saved
-        checkpoint."""
-        keep = referenced | self.saved_epochs
-        self.saved_epochs = set(referenced)
-        if not (self.directory and os.path.isdir(self.directory) and is_main_process()):
-            return
-        for name in os.listdir(self.directory):
-            match = re.fullmatch(r"teacher_epoch(\d+)\.pt", name)
-            if match and int(match.group(1)) not in keep:
-                os.remove(os.path.join(self.directory, name))
 
 
 class TeacherLifecycle:
@@ -138,6 +67,7 @@ class TeacherLifecycle:
         self.resume_checked = False
         self.pending_pool_state: dict | None = None
         self.keep_pair_best, self.model = keep_pair_best, None  # (the model: the one validated last)
+        self.validated_weights_saved = True  # (no validation yet whose weights are still to be written)
 
     # ------------------------------------------------------------------------------------------- validation
     def begin_validation(self, epoch: int, model=None) -> None:
@@ -149,6 +79,7 @@ class TeacherLifecycle:
             self.pool.observe_mid_epoch(previous[1])
         self.restored_validation = None
         self.valid_sums, self.valid_epoch = PairLossSums(), epoch
+        self.validated_weights_saved = False
 
     def add_validation(self, pair: str, loss_nats: float, ntokens: float) -> None:
         self.valid_sums.add(pair, loss_nats, ntokens)
@@ -267,8 +198,11 @@ class TeacherLifecycle:
     def state_dict(self) -> dict:
         self.commit_validation()
         self.commit_records()
-        # a checkpoint save follows its validation: the model holds the weights the validation measured
-        self.write_pair_best(self.valid_epoch if self.valid_sums else None, self.model)
+        # the save after a validation holds the weights it measured; not a later one (fairseq's crash.pt at a failed
+        # training step is saved through here too, with the weights of the updates since)
+        if not self.validated_weights_saved:
+            self.write_pair_best(self.valid_epoch if self.valid_sums else None, self.model)
+        self.validated_weights_saved = True
         self.teachers.prune(self.kept_epochs())
         return {
             "lssd_history": self.history.to_json(),

@@ -46,6 +46,30 @@ def recover_last_checkpoint(save_dir: Path, say: Say = print) -> bool:
     return False
 
 
+def crash_checkpoint_note(save_dir: Path, since_ns: int) -> str | None:
+    """What to say of the ``crash.pt`` fairseq wrote after ``since_ns`` (a training step raised a floating-point
+    error, e.g. fp16's "Minimum loss scale reached", or another exception); None when it wrote none."""
+    path = save_dir / layout.CRASH
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    if stat.st_mtime_ns < since_ns:
+        return None
+    return (
+        f"fairseq saved the training state at the failure as {path} ({stat.st_size / 1e6:.0f} MB, for debugging): "
+        f"the next attempt resumes from {layout.LAST}, not from it, and it is deleted when the run finishes"
+    )
+
+
+def remove_crash_checkpoint(save_dir: Path, say: Say = print) -> None:
+    """A finished run's ``crash.pt`` (of a failure an attempt since has trained past) goes: a full checkpoint's size."""
+    path = save_dir / layout.CRASH
+    if path.exists():
+        path.unlink()
+        say(f"deleted {path} (the state at an earlier attempt's failure)")
+
+
 def prune_fallback_checkpoints(save_dir: Path, say: Say = print) -> None:
     """After a finished training: delete the epoch and mid-epoch checkpoints (``checkpoint_last.pt`` verified)."""
     if not readable_checkpoint(save_dir / layout.LAST):

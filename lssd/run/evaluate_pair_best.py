@@ -6,7 +6,7 @@ dev loss (history.json, lssd.method.history.pair_best_epochs; the earliest on ti
 bound the LSSD paper compares with: how much of that gap LSSD's single model closes (lssd.report.gap).
 
 The training keeps each pair's best checkpoint as a model-only file, ``<save-dir>/teachers/teacher_epoch<N>.pt``
-(lssd.method.lifecycle.TeacherFiles' format, shared by the pairs of that epoch). The model of ``--path`` (the run's
+(lssd.method.teacher_files.TeacherFiles' format, shared by the pairs of that epoch). The model of ``--path`` (the run's
 ``checkpoint_best.pt``) is loaded once; per epoch its weights are replaced by the file's and that epoch's pairs
 translated exactly as lssd.run.evaluate does. A file holding exactly ``checkpoint_best.pt``'s weights (same keys,
 dtypes and values) would give the same translation: those pairs' files are copied from the run's one-model

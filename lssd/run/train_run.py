@@ -12,7 +12,8 @@
 * When training ends, ``checkpoint_best.pt`` (the lowest overall dev loss), the per-pair history and the LSSD
   records are copied to the rule's declared outputs, once every pair's best checkpoint (``<save-dir>/teachers``,
   unless ``--no-pair-best``) is checked, and, unless ``--keep-epoch-checkpoints``, the epoch and mid-epoch
-  checkpoints (kept during training as the fallback above) are deleted.
+  checkpoints (kept during training as the fallback above) are deleted, as is a ``crash.pt`` (fairseq's state at
+  a training step that failed in an earlier attempt; the attempt's log names it).
 
 Usage::
 
@@ -24,13 +25,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from lssd import layout
 from lssd.io import copy_file
 from lssd.run import gpus, resume
 from lssd.run.attempts import AttemptLog, RunLocked, training_lock
-from lssd.run.checkpoints import prune_fallback_checkpoints, readable_checkpoint, recover_last_checkpoint
+from lssd.run.checkpoints import (
+    crash_checkpoint_note,
+    prune_fallback_checkpoints,
+    readable_checkpoint,
+    recover_last_checkpoint,
+    remove_crash_checkpoint,
+)
 from lssd.run.cli import split_passthrough, world_size
 from lssd.run.commands import runtime_train_arguments
 from lssd.run.identity import (
@@ -179,6 +187,7 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
     if problem:
         log.say(f"error: {problem}")
         return 2
+    started_ns = time.time_ns()
     returncode = train(
         fairseq_args,
         fp16=options.fp16,
@@ -189,6 +198,9 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
     )
     if returncode != 0:
         log.say(f"fairseq-train failed with exit code {returncode}")
+        note = crash_checkpoint_note(options.save_dir, started_ns)
+        if note:
+            log.say(note)
         return returncode
     return publish(options, log, distils=resume.distils(fairseq_args))
 
@@ -220,6 +232,7 @@ def publish(options: argparse.Namespace, log: AttemptLog, distils: bool = False)
         log.say(f"published {target}")
     if not options.keep_epoch_checkpoints:
         prune_fallback_checkpoints(save_dir, log.say)
+    remove_crash_checkpoint(save_dir, log.say)
     resume.prune_kept_files(save_dir, pair_best=not options.no_pair_best, teachers=distils)
     return 0
 
