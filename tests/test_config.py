@@ -408,3 +408,32 @@ def test_fairseq_values_that_would_train_without_end_or_a_broken_model_are_refus
     for name, (_, message) in cases.items():
         if message:
             assert errors[name].startswith(message), (name, errors[name])
+
+
+def test_the_paper_models_have_the_sizes_the_original_fairseq_built():
+    """The scripts' --arch transformer_iwslt_de_en gave TED Transformer-base's FFN 2048 and 8 heads in the original's
+    fairseq (its main of July 2021: the command line's model flags got Transformer-base's defaults before the
+    architecture's, fairseq issue #3761); WMT's transformer_wmt_en_de is Transformer-base in both. fairseq 0.12 parses
+    the workflow's arguments for each preset into those sizes."""
+    from fairseq import options
+
+    from lssd import config as lssd_config
+    from lssd import config_files
+    from lssd.run import commands
+
+    config = config_files.load_config([config_files.DEMO, config_files.PAPER])  # (with the schema's defaults)
+    base = {"embed_dim": 512, "ffn_embed_dim": 2048, "attention_heads": 8, "layers": 6}
+    for dataset, attention_dropout in (("ted8_diverse", 0.3), ("ted8_related", 0.3), ("wmt6", 0.0)):
+        pairs = [f"{lang}-eng" for lang in PAPER["datasets"][dataset]["languages"]]
+        argv = commands.train_arguments(
+            data_bin="bin", save_dir="run", pairs=pairs, direction="m2o", seed=222,
+            training=lssd_config.training_settings(config, dataset, "m2o", "baseline"),
+            method=lssd_config.method_settings(config, "baseline", "m2o", dataset),
+        ) + [*commands.plugin_arguments(), "--cpu"]  # fmt: skip
+        args = options.parse_args_and_arch(options.get_training_parser(), argv)
+        for side in ("encoder", "decoder"):
+            sizes = {name: getattr(args, f"{side}_{name}") for name in base}
+            assert sizes == base, (dataset, side, sizes)
+            assert getattr(args, f"{side}_normalize_before") is True, (dataset, side)
+        assert (args.dropout, args.attention_dropout, args.activation_dropout) == (0.3, attention_dropout, 0.0)
+        assert args.layernorm_embedding and args.share_decoder_input_output_embed and not args.share_all_embeddings

@@ -36,9 +36,10 @@ def original_epoch_size(args):
 
 def batches_of(dataset, indices: np.ndarray, max_tokens, max_sentences, multiple: int) -> list[np.ndarray]:
     """``indices`` in batches of at most ``max_tokens``/``max_sentences``, sizes a multiple of ``multiple`` but the
-    last: fairseq's own batching (``data_utils_fast``) as the original's fork returned it. Stock fairseq 0.12's
-    ``batch_by_size`` drops that last batch when it is not a multiple: up to 7 sentences of every pair each epoch
-    (with pure batches), the same longest ones at tau = 1."""
+    last: fairseq's own batching (``data_utils_fast``) as the original's fairseq (2021) returned it. The installed
+    fairseq's ``batch_by_size`` (fairseq-fixed 0.12.3.1 carries a change of fairseq's main branch of December 2022,
+    not in the 0.12 releases) drops that last batch when it is not a multiple: up to 7 sentences of every pair each
+    epoch (with pure batches), the same longest ones at tau = 1."""
     if dataset.get_batch_shapes() is not None:  # (fixed shapes: fairseq's own path, which keeps every batch)
         return dataset.batch_by_size(indices, max_tokens, max_sentences, multiple)
     max_tokens = int(max_tokens) if max_tokens is not None else -1

@@ -114,8 +114,10 @@ class LSSDMultilingualTranslationTask(TranslationMultiSimpleEpochTask):
     def get_batch_iterator(self, dataset, **kwargs):
         if dataset is not self.datasets.get(getattr(self.args, "train_subset", "train")):
             # every dev sentence, whatever --required-batch-size-multiple training uses (fairseq's default 8, as
-            # the original): fairseq 0.12's batch_by_size drops the sentences left after the last full multiple,
-            # which would leave up to 7 dev sentences out of each validation and the per-pair dev losses inexact
+            # the original): the installed fairseq's batch_by_size drops the sentences left after the last full
+            # multiple (up to 7 per validation). The plugin's sampler below keeps every batch anyway; this stays so
+            # that the dev batches keep their shapes (the original's were multiples of 8 but the last: the same
+            # per-sentence losses up to float rounding)
             kwargs["required_batch_size_multiple"] = 1
         return super().get_batch_iterator(dataset, **kwargs)
 

@@ -34,7 +34,7 @@ IDENTITY_FORMAT = 3
 
 # How the plugin trains what the arguments describe, where it changed without a flag changing: a run trained by
 # another recipe is another run. 1: epochs of up to 1.5x the data under temperature sampling and each pair's last
-# batch dropped (stock fairseq 0.12); 2: an epoch of the data's size and every sampled sentence batched (the
+# batch dropped (the installed fairseq); 2: an epoch of the data's size and every sampled sentence batched (the
 # original's fork); 3: recipe 2 for a single-teacher run (--lssd-single-teacher), whose teacher now changes only on
 # a strict improvement (in 2 a tie took the newer epoch; other runs are unchanged, so they stay 2). Records without
 # a recipe were trained by 1.
