@@ -471,7 +471,8 @@ def test_a_failed_training_step_keeps_the_validated_pair_best_and_the_rerun_fini
     shutil.copytree(data_bin[0] / "bin", workdir / "bin")
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(FAILING_STEP)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(tmp_path / "inject"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     training = {"save_interval_updates": 3, "log_interval": 1}  # (22 updates an epoch)
     command = runner_command(2, "--log-interval", "1", training=training)
     failed = subprocess.run(
