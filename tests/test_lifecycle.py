@@ -21,9 +21,9 @@ def lifecycle_in(save_dir, distilling=True):
     return TeacherLifecycle(PAIRS, lambda pair: pair.split("-")[0], files, lambda: distilling)
 
 
-def validate(lifecycle, epoch, losses):
+def validate(lifecycle, epoch, losses, model=None):
     """One validation: each pair's (summed loss in nats, tokens) such that its dev loss is ``losses[pair]`` bits."""
-    lifecycle.begin_validation(epoch)
+    lifecycle.begin_validation(epoch, model)
     for pair, bits in losses.items():
         lifecycle.add_validation(pair, bits * math.log(2) * 10, 10)
 
@@ -116,9 +116,8 @@ def test_a_save_after_later_updates_leaves_the_pair_best_file_of_the_validation(
     lifecycle.keep_pair_best = True
     lifecycle.begin_epoch(1, model, never_resumed)
     set_weights(model, 1.0)
-    lifecycle.begin_validation(1, model)  # a mid-epoch validation (--save-interval-updates): epoch 1 is the best
-    for pair in PAIRS:
-        lifecycle.add_validation(pair, 5.0 * math.log(2) * 10, 10)
+    # a mid-epoch validation (--save-interval-updates): epoch 1 is the best
+    validate(lifecycle, 1, {"bos-eng": 5.0, "fra-eng": 5.0}, model)
     lifecycle.state_dict()  # the checkpoint save that follows it
     pair_best = tmp_path / "teachers" / "teacher_epoch1.pt"
     assert torch.equal(torch.load(pair_best)["model"]["weight"], torch.full((2, 2), 1.0))
