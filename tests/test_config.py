@@ -501,11 +501,8 @@ def test_every_paper_evaluation_decodes_as_the_original_test_scripts_did():
             source, target = pairs[0].split("-")
             cfg = generation_config(common, Request(source, target, "test"))
             sections = (cfg.generation, cfg.dataset, cfg.task, cfg.common)
-            parsed = {
-                key: next((getattr(s, key) for s in sections if key in s), "<absent>") for key in ORIGINAL_GENERATION
-            }
             expected = ORIGINAL_GENERATION | {"encoder_langtok": commands.ENCODER_LANGTOK[direction]}
-            parsed["encoder_langtok"] = cfg.task.encoder_langtok
+            parsed = {key: next((getattr(s, key) for s in sections if key in s), "<absent>") for key in expected}
             assert parsed == expected, (dataset, direction, {k: (parsed[k], v) for k, v in expected.items()
                                                              if parsed[k] != v})  # fmt: skip
             assert cfg.common_eval.path.endswith("/checkpoint_best.pt"), cfg.common_eval.path

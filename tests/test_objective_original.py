@@ -1,7 +1,7 @@
 """lssd.method.objective against the original's own criterion, by value.
 
 The numbers below are what the original's code (the fork's ``label_smoothed_cross_entropy_with_online_distillation``,
-its real ``forward`` and ``backward``, run on Python 3.11 with its dataclass defaults made importable) computed on
+its real ``forward`` and ``backward``, run on Python 3.11, changed only where its import needed it) computed on
 the batch this file builds: its loss and the norm of the loss's gradient with respect to the student's logits, for
 every variant, gate level, language-aware setting and two weights. The student and teacher models were stand-ins
 returning these logits; everything after the logits was the fork's code, in float64 (fairseq's softmax there casts
