@@ -200,10 +200,11 @@ def job_name(job) -> str:
 def jobs_to_run(workflow) -> list[tuple[str, list[tuple[str, str]]]]:
     """The jobs Snakemake is about to run, each with its outputs and their record keys."""
     records = Records(workflow.persistence)
-    return [
+    jobs = [
         (job_name(job), [(str(output), records.key(output)) for output in job.output])
         for job in workflow.dag.needrun_jobs()
     ]
+    return sorted(jobs)  # Snakemake's order varies from run to run; the journal and its messages should not
 
 
 def on_start(workflow) -> None:
