@@ -32,6 +32,7 @@ Usage::
     python benchmarks/paper_training.py --size ted --updates 3 --dev-scale 0.25 --json ted.json
     python benchmarks/paper_training.py --size wmt --update-freq 1 --updates 1 --dev-scale 0.05 --json wmt.json
     python benchmarks/paper_training.py --tiny --json tiny.json     # seconds: a tiny model, the same mechanics
+    python benchmarks/paper_training.py --size ted --dev-scale 0.05 --work-dir ted --data-bin-only   # the data only
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--work-dir", help="where the data-bin and the runs go (default: a temporary directory)")
     parser.add_argument("--json", help="write every figure to this JSON file")
+    parser.add_argument(
+        "--data-bin-only",
+        action="store_true",
+        help="build the synthetic data-bin in WORK_DIR/bin and stop (for teacher_overhead.py --data-bin)",
+    )
     parser.add_argument("--data-bin", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=[*METHODS, *HOST_WORKERS], help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -109,6 +115,8 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
             setattr(options, key, value)
     if options.tiny and options.max_tokens is None:
         options.max_tokens = TINY["max_tokens"]
+    if options.data_bin_only and not options.work_dir:
+        parser.error("--data-bin-only needs --work-dir (where the data-bin stays)")
     if options.updates < 1 or options.warmup < 1:
         parser.error("--updates and --warmup must be at least 1 (the first update allocates Adam's state)")
     return options
@@ -132,9 +140,9 @@ def run_worker(options, method: str, argv: list[str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def measure(options, argv: list[str]) -> dict:
-    config = paper_config()
-    layout = data_layout(options, config)
+def build(options) -> dict:
+    """The synthetic data-bin in WORK_DIR/bin; returns its layout."""
+    layout = data_layout(options, paper_config())
     if options.train_pairs is None:
         options.train_pairs = sum(layout["reference_train"].values())
     options.data_bin = str(Path(options.work_dir) / "bin")
@@ -142,6 +150,11 @@ def measure(options, argv: list[str]) -> dict:
     start = time.perf_counter()
     build_data_bin(layout, Path(options.data_bin))
     layout["build_s"] = time.perf_counter() - start
+    return layout
+
+
+def measure(options, argv: list[str]) -> dict:
+    layout = build(options)
     results = {}
     for method in METHODS:
         print(f"training {method} ...", file=sys.stderr, flush=True)
@@ -160,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.worker:
         worker = HOST_WORKERS.get(options.worker, functools.partial(run_method, method=options.worker))
         print(json.dumps(worker(options)))
+        return 0
+    if options.data_bin_only:
+        layout = build(options)
+        print(f"{options.data_bin}: {', '.join(layout['langs'])} with {layout['pivot']}, in {layout['build_s']:.1f} s")
         return 0
     if options.work_dir:
         Path(options.work_dir).mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,7 @@ def test_the_project_needs_no_wheel_that_this_environment_lacks():
     assert not names & {"torch", "numpy", "pandas", "sacrebleu"}
 
 
-STEPS = ["setup", "gpu_tests", "benchmark_data", "overhead_demo", "overhead_ted"]
+STEPS = ["setup", "gpu_tests", "benchmark_data", "overhead_demo", "ted_data", "overhead_ted"]
 
 
 @pytest.mark.slow
@@ -124,4 +124,8 @@ def test_the_rehearsal_of_the_gpu_check_runs_every_step_on_the_cpu(tmp_path):
         assert saved["options"]["size"] == size and saved["options"]["processes"] == processes
         assert saved["results"]["baseline"]["update_s"] and saved["results"]["lssd_whole"]["update_s"]
         assert "lssd/baseline per-update time ratio:" in (out / f"overhead_{size}.log").read_text()
+    # the TED-size model on the synthetic data-bin with TED's vocabularies, not on the demo's
+    ted = json.loads((out / "overhead_ted.json").read_text())
+    assert ted["options"]["data_bin"].endswith("/ted/bin")
+    assert "building the synthetic data-bin" in (out / "overhead_ted.log").read_text()
     assert not list(tmp_path.glob("lssd-gpu-check.*"))  # its work folder is removed

@@ -66,6 +66,34 @@ def test_sentence_lengths_have_the_asked_mean_and_bounds():
     assert lengths.min() >= 1 and lengths.max() <= 200
 
 
+def test_data_bin_only_builds_the_synthetic_data_bin_and_trains_nothing(tmp_path):
+    """What docs/costs.md's TED-size teacher-overhead figures ran on: the data-bin alone, the same for the same
+    options (seeded), with TED's shared foreign dictionary and English's own."""
+    argv = ["--tiny", "--size", "ted", "--data-bin-only"]
+    bins = []
+    for name in ("first", "second"):
+        work = tmp_path / name
+        completed = subprocess.run(
+            [sys.executable, str(SCRIPT), *argv, "--work-dir", str(work)], capture_output=True, text=True, timeout=120
+        )
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        assert sorted(path.name for path in work.iterdir()) == ["bin"]  # no run directories: nothing trained
+        bins.append({path.name: path.read_bytes() for path in (work / "bin").iterdir()})
+    assert bins[0] == bins[1]
+    langs = bins[0]["lang_list.txt"].decode().split()
+    assert langs[-1] == "eng" and len(langs) == 9
+    assert all(bins[0][f"dict.{lang}.txt"] == bins[0]["dict.bos.txt"] for lang in langs[:-1])
+    assert bins[0]["dict.eng.txt"] != bins[0]["dict.bos.txt"]
+    assert any(name.startswith("train.") and name.endswith(".bin") for name in bins[0])
+
+
+def test_data_bin_only_without_a_work_dir_is_refused():
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--tiny", "--data-bin-only"], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 2 and "--data-bin-only needs --work-dir" in completed.stderr
+
+
 # ------------------------------------------------------------------------------------------- the benchmark
 @pytest.mark.slow
 # WMT O2M only: it has every part TED M2O has (a teacher per pair, files, validation) and the joint dictionary and
