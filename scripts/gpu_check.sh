@@ -114,7 +114,7 @@ step overhead_demo 100 "$PYTHON" benchmarks/teacher_overhead.py --device "$DEVIC
     --processes "$DEMO_PROCESSES" "${ROUNDS[@]}" --work-dir "$WORK/benchmark" --save "$OUT/overhead_demo.json"
 # the TED-size model trains on a synthetic data-bin with TED-8-Diverse's vocabularies (60K merged foreign pieces,
 # English's 8K: the output layer and the KD floor of the real model), 20,000 training pairs (the benchmark needs
-# the shapes, not an epoch; a second on the CPU)
+# the shapes, not an epoch; 3 to 4 s here)
 LOG=overhead_ted step ted_data 20 "$PYTHON" benchmarks/paper_training.py --size ted --train-sentences 20000 \
     --dev-scale 0.05 --work-dir "$WORK/ted" --data-bin-only
 # (the TED preset has the original's FFN 2048 and 8 heads: about a third more arithmetic per token than the FFN
