@@ -268,6 +268,11 @@ TRACEBACK = [
     "fairseq-train failed with exit code 1",
 ]
 TIME_LIMIT = "slurmstepd: error: *** JOB 41 ON node1 CANCELLED AT 2024-05-01T11:00:00 DUE TO TIME LIMIT ***"
+DISK_FULL = (
+    "error: the disk is full (0 kB free now on the file system of run/checkpoints): fairseq could not write its "
+    "output. Free space there and run again: the run resumes from checkpoint_last.pt (2 epochs complete, 45 updates), "
+    "and what it trained since that checkpoint is trained again"
+)
 RULE_LOG = "logs/train/demo/o2m/baseline/seed1.log"
 SLURM_LOG = ".snakemake/slurm_logs/rule_train/demo_o2m_baseline_1/41.log"
 
@@ -280,6 +285,10 @@ SLURM_LOG = ".snakemake/slurm_logs/rule_train/demo_o2m_baseline_1/41.log"
         ([TRAINING_LINE] * 2000 + TRACEBACK, {}, "failed: torch.OutOfMemoryError: CUDA out of memory. Tried to "
          "allocate 2.00 GiB (exit code 1; {log})"),
         (["fairseq-train failed with exit code 2"], {}, "failed with exit code 2, no error line in {log}"),
+        ([*TRACEBACK[:2], "OSError: [Errno 28] No space left on device", "RuntimeError: [enforce fail at "
+          "inline_container.cc:672] . unexpected pos 64 vs 0", "removed run/checkpoints/checkpoint3.pt.tmp (496 kB): "
+          "a save that did not complete, which nothing reads", "fairseq-train failed with exit code 1", DISK_FULL],
+         {}, f"failed: {DISK_FULL} (exit code 1; {{log}})"),
         (["ValueError: an hour ago", *[TRAINING_LINE] * 300, "fairseq-train failed with exit code 2"], {},
          "failed with exit code 2, no error line in {log}"),
         (["error: run.gpus_per_training: 2 GPUs asked for, 1 free"], {}, "failed: error: run.gpus_per_training: "
@@ -295,7 +304,7 @@ SLURM_LOG = ".snakemake/slurm_logs/rule_train/demo_o2m_baseline_1/41.log"
         ([TRAINING_LINE], {SLURM_LOG: TIME_LIMIT.replace("TIME LIMIT", "PREEMPTION")}, "cancelled by SLURM "
          "(preemption): " + TIME_LIMIT.replace("TIME LIMIT", "PREEMPTION") + f" ({{workdir}}/{SLURM_LOG})"),
     ],
-    ids=["failed", "failed-long-log", "failed-no-error-line", "old-error-line", "runner-error", "signal", "killed",
+    ids=["failed", "failed-long-log", "failed-no-error-line", "disk-full", "old-error-line", "runner-error", "signal", "killed",
          "time-limit", "time-limit-slurm-log", "preempted"],
 )  # fmt: skip
 def test_why_a_stopped_run_stopped(tmp_path, capsys, lines, job_logs, expected):

@@ -4,13 +4,14 @@ attempt's output kept in ``<save-dir>/logs/attempt-<N>.log``."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -88,44 +89,117 @@ def training_lock(save_dir: Path, wait_s: float = 0.0, poll_s: float = 0.5) -> I
         os.close(fd)  # releases the lock unless a trainer process still has it open
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# what fairseq (or Python) prints when a write fails on a full disk or a quota: the runner reads it in the output
+DISK_FULL_TEXTS = (b"No space left on device", b"Disk quota exceeded")
+
+
+class BestEffortOutput:
+    """Writes that never raise: what a failed write loses is counted, and said at the next write that succeeds."""
+
+    def __init__(self, write_some: Callable[[memoryview], int]) -> None:
+        self.write_some = write_some  # writes some of the bytes, returns how many (os.write's contract)
+        self.lost = 0
+        self.reason = ""
+
+    def write(self, data: bytes) -> OSError | None:
+        """Write ``data`` whole, or count what was lost; the error when a write failed."""
+        lost = self.lost
+        note = f"\n[lssd: {lost} bytes of output could not be written here ({self.reason})]\n" if lost else ""
+        view = memoryview(note.encode() + data)
+        try:
+            while view:
+                view = view[self.write_some(view) :]
+        except OSError as error:
+            self.reason = error.strerror or str(error)
+            self.lost = lost + min(len(view), len(data))
+            return error
+        self.lost = 0
+        return None
+
+
+def write_stdout(data: memoryview) -> int:
+    """Unbuffered to stdout's descriptor (so that a failed write is known, and lost, at once), after what print()
+    buffered; through ``sys.stdout.buffer`` where stdout has no descriptor (a test's captured output)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return len(data)
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass  # print()'s lines are lost then, not this write
+    return os.write(descriptor, data)
+
+
 class AttemptLog:
-    """This attempt's console output, also kept in ``<save-dir>/logs/attempt-<N>.log``."""
+    """This attempt's console output, also kept in ``<save-dir>/logs/attempt-<N>.log``.
+
+    Writing is best effort, never fatal: a failed write (a full disk under the log, or under the job's log that
+    stdout goes to) costs those lines, not the training. The copier of fairseq's output would otherwise die with
+    the error, and fairseq with it at its next line (a broken pipe), for a disk that may have room again by its next
+    save. The lines that could not be kept are counted where they were lost as soon as it can be written again.
+    ``disk_full`` says whether a write here failed for a full disk, or fairseq's output reported one.
+    """
 
     def __init__(self) -> None:
         self.path: Path | None = None
         self.handle = None
+        self.file: BestEffortOutput | None = None
+        self.console = BestEffortOutput(write_stdout)
         self.pending: list[str] = []
+        self.disk_full = False
+        self.tail = b""  # the end of the previous output chunk: a phrase split between two chunks is still found
 
     def say(self, message: str) -> None:
-        print(message, flush=True)
-        if self.handle is None:
+        data = (message + "\n").encode()
+        self.note(self.console.write(data))
+        if self.file is None:
             self.pending.append(message + "\n")
         else:
-            self.handle.write(message + "\n")
-            self.handle.flush()
+            self.note(self.file.write(data))
 
     def open(self, save_dir: Path) -> None:
-        (save_dir / "logs").mkdir(parents=True, exist_ok=True)
-        previous = attempt_logs(save_dir)
-        number = int(ATTEMPT_LOG.fullmatch(previous[-1].name).group(1)) + 1 if previous else 1
-        self.path = save_dir / "logs" / f"attempt-{number}.log"
-        self.handle = open(self.path, "a", encoding="utf-8")
-        self.handle.write(
-            f"# attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on {socket.gethostname()}, pid {os.getpid()}\n"
-        )
-        self.handle.writelines(self.pending)
-        self.handle.flush()
+        self.path = save_dir / "logs" / f"attempt-{next_attempt_number(save_dir)}.log"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "ab", buffering=0)
+        except OSError as error:  # a full disk: the attempt goes on, its output in the job's log only
+            self.note(error)
+            self.say(f"this attempt's log {self.path} cannot be written ({error.strerror or error})")
+            return
+        self.file = BestEffortOutput(self.handle.write)
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        header = f"# attempt started {started} on {socket.gethostname()}, pid {os.getpid()}\n"
+        self.note(self.file.write((header + "".join(self.pending)).encode()))
         self.pending = []
-        print(f"this attempt's log: {self.path}", flush=True)
+        self.note(self.console.write(f"this attempt's log: {self.path}\n".encode()))
 
     def write_bytes(self, data: bytes) -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        if self.handle is not None:
-            self.handle.write(data.decode("utf-8", errors="replace"))
-            self.handle.flush()
+        """A chunk of the fairseq processes' output: to stdout and the attempt's log."""
+        if any(text in self.tail + data for text in DISK_FULL_TEXTS):
+            self.disk_full = True
+        self.tail = data[-64:]
+        self.note(self.console.write(data))
+        if self.file is not None:
+            self.note(self.file.write(data))
+
+    def note(self, error: OSError | None) -> None:
+        if error is not None and error.errno in DISK_FULL_ERRNOS:
+            self.disk_full = True
 
     def close(self) -> None:
         if self.handle is not None:
-            self.handle.close()
+            try:
+                self.handle.close()
+            except OSError as error:
+                self.note(error)
             self.handle = None
+            self.file = None
+
+
+def next_attempt_number(save_dir: Path) -> int:
+    previous = attempt_logs(save_dir)
+    return int(ATTEMPT_LOG.fullmatch(previous[-1].name).group(1)) + 1 if previous else 1

@@ -26,6 +26,7 @@ from lssd import config_files
 from lssd.config import ConfigError
 from lssd.data.binarize import padded_dictionary_size
 from lssd.method.flags import is_lssd_method
+from lssd.run.disk_space import gigabytes
 
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
 ARCHITECTURES = {
@@ -111,10 +112,6 @@ def dataset_vocabulary(spec: dict) -> int:
     else:
         pieces = len(languages) * options["vocab_size"] + options.get("pivot_vocab_size", options["vocab_size"])
     return padded_dictionary_size(pieces) + len(languages) + 1
-
-
-def gigabytes(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,14 +94,15 @@ def run_processes(
 
 
 def copy_output(reader: int, log: AttemptLog | None) -> None:
-    """Copy the workers' output (one pipe) to stdout and the attempt log until every worker has closed it."""
+    """Copy the workers' output (one pipe) to stdout and the attempt log until every worker has closed it.
+
+    A write that fails (a full disk) loses those lines but never stops the copy: the workers would die of a broken
+    pipe at their next line, or block once the pipe is full."""
     with os.fdopen(reader, "rb", buffering=0) as pipe:
         while chunk := pipe.read(65536):
-            if log is not None:
-                log.write_bytes(chunk)
-            else:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.buffer.flush()
+            if log is None:
+                log = AttemptLog()  # its writes to stdout: best effort, never the end of the copy
+            log.write_bytes(chunk)
 
 
 def train(

@@ -186,6 +186,10 @@ def attempt_outcome(log: Path) -> str:
         line = lines[index].strip()
         match = FAILED.fullmatch(line)
         if match:
+            # the runner's own diagnosis after the failure (a full disk) says more than fairseq's last error line
+            said = [later.strip() for later in lines[index + 1 :] if later.startswith("error: ")]
+            if said:
+                return f"failed: {said[-1]} (exit code {match.group(1)}; {log})"
             return failure(int(match.group(1)), lines[:index], log)
         if line.startswith(("training finished but ", "fairseq-train finished but ")):  # (earlier versions)
             return f"failed: {line} ({log})"

@@ -31,7 +31,7 @@ from pathlib import Path
 from lssd import layout
 from lssd.io import copy_file
 from lssd.run import gpus, resume
-from lssd.run.attempts import AttemptLog, RunLocked, training_lock
+from lssd.run.attempts import DISK_FULL_ERRNOS, AttemptLog, RunLocked, training_lock
 from lssd.run.checkpoints import (
     crash_checkpoint_note,
     prune_fallback_checkpoints,
@@ -41,6 +41,7 @@ from lssd.run.checkpoints import (
 )
 from lssd.run.cli import split_passthrough, world_size
 from lssd.run.commands import runtime_train_arguments
+from lssd.run.disk_space import disk_full_note, free_bytes, remove_partial_saves, space_problem
 from lssd.run.identity import (
     devices_change,
     move_aside,
@@ -125,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 with gpus.job_gpus(options.gpus, setting="run.gpus_per_training", say=log.say):
                     return resume_and_train(options, fairseq_args, log, lock_fd)
+            except OSError as error:
+                if error.errno not in DISK_FULL_ERRNOS:
+                    raise
+                # the runner's own writes (publishing, a record): what fairseq trained is in its checkpoints
+                log.say(f"error: {error}: {disk_full_note(options.save_dir)}")
+                return 1
             except gpus.GPUError as error:
                 log.say(f"error: {error}")
                 if log.handle is None:
@@ -148,6 +155,8 @@ def prepare_run(options: argparse.Namespace, fairseq_args: list[str], devices: d
     """The save dir ready to train in (a run of another identity moved aside, a torn checkpoint_last.pt
     replaced), this attempt's log open; the progress of the checkpoint it resumes from (None: a new run)."""
     save_dir = options.save_dir
+    if save_dir.is_dir():
+        remove_partial_saves(save_dir, log.say)
     prepare_save_dir(save_dir, fairseq_args, log.say, devices=devices, trained_updates=resume.trained_updates)
     log.open(save_dir)
     if not recover_last_checkpoint(save_dir, log.say):
@@ -184,6 +193,7 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
     problem = devices_problem(options.save_dir, devices, progress)
     if progress is not None:
         problem = problem or resume.check_teachers(options.save_dir, progress, fairseq_args, log.say)
+        problem = problem or space_problem(options.save_dir, free_bytes(options.save_dir))
     if problem:
         log.say(f"error: {problem}")
         return 2
@@ -197,7 +207,10 @@ def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: 
         gpu_count=gpu_count,
     )
     if returncode != 0:
+        remove_partial_saves(options.save_dir, log.say)  # first: on a full disk, the space for what is said here
         log.say(f"fairseq-train failed with exit code {returncode}")
+        if log.disk_full:
+            log.say(f"error: {disk_full_note(options.save_dir)}")
         note = crash_checkpoint_note(options.save_dir, started_ns)
         if note:
             log.say(note)

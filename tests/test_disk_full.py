@@ -1,0 +1,191 @@
+"""A training on a full disk: the runner's own writes never stop fairseq (a lost log line, not a killed training),
+a failure for a full disk is told as such with where the rerun resumes from, partial saves are removed, a resume
+whose next save cannot fit is refused before fairseq starts, and once there is space the run ends exactly as an
+uninterrupted one. The end-to-end test fills a real file system (a small tmpfs: needs root, as CI is)."""
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lssd.run import attempts, disk_space, processes, train_run
+from tests.helpers import LSSD
+from tests.test_runs import runner_command
+
+FULL = OSError(errno.ENOSPC, "No space left on device")
+
+
+class FlakyDisk:
+    """``write_some`` of a disk that is full for the first ``failures`` writes, then takes at most ``chunk`` bytes a
+    write (an unbuffered write can be partial)."""
+
+    def __init__(self, failures: int, chunk: int = 1 << 20) -> None:
+        self.failures = failures
+        self.chunk = chunk
+        self.written = bytearray()
+
+    def __call__(self, data: memoryview) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise FULL
+        self.written += data[: self.chunk]
+        return min(len(data), self.chunk)
+
+
+def test_a_failed_write_is_counted_and_said_at_the_next_that_succeeds():
+    disk = FlakyDisk(failures=2, chunk=5)
+    output = attempts.BestEffortOutput(disk)
+    assert output.write(b"lost line\n").errno == errno.ENOSPC
+    assert output.write(b"another\n") is not None
+    assert output.lost == len(b"lost line\nanother\n")
+    assert output.write(b"kept\n") is None and output.lost == 0
+    assert (
+        bytes(disk.written)
+        == b"\n[lssd: 18 bytes of output could not be written here (No space left on device)]\nkept\n"
+    )
+
+
+def test_the_attempt_log_survives_a_full_disk_and_notices_it(tmp_path, monkeypatch):
+    log = attempts.AttemptLog()
+    log.open(tmp_path / "checkpoints")
+    disk = FlakyDisk(failures=1)
+    log.file = attempts.BestEffortOutput(disk)
+    log.say("fairseq-train failed with exit code 1")  # lost in the log, not raised
+    assert log.disk_full
+    log.say("error: the disk is full")
+    assert b"could not be written here (No space left on device)]\nerror: the disk is full\n" in bytes(disk.written)
+    # fairseq's own report of a full disk, split between two chunks of its output
+    other = attempts.AttemptLog()
+    other.write_bytes(b"OSError: [Errno 28] No space le")
+    assert not other.disk_full
+    other.write_bytes(b"ft on device\n")
+    assert other.disk_full
+    # stdout on a full disk (the job's log) and the log that cannot be opened: still no exception
+    monkeypatch.setattr(attempts, "write_stdout", FlakyDisk(failures=10))
+    third = attempts.AttemptLog()
+    third.console = attempts.BestEffortOutput(attempts.write_stdout)
+    (tmp_path / "blocked").write_text("a file where the save dir's parent should be")
+    third.open(tmp_path / "blocked" / "checkpoints")
+    assert third.file is None and third.disk_full  # stdout's failure was a full disk
+
+
+def test_a_log_that_cannot_be_written_does_not_stop_the_training(tmp_path):
+    """fairseq writes more than a pipe holds after the log failed: it must finish, not die of a broken pipe (the
+    copier stopped reading) or block on a full pipe."""
+    log = attempts.AttemptLog()
+    log.open(tmp_path / "checkpoints")
+    log.file = attempts.BestEffortOutput(FlakyDisk(failures=10**9))
+    chatty = "import sys\nfor i in range(5000): print('x' * 100, flush=True)\nprint('finished', file=sys.stderr)"
+    assert processes.run_processes([[sys.executable, "-c", chatty]], log=log) == 0
+    assert log.file.lost > 500_000 and log.disk_full
+
+
+def test_partial_saves_are_removed_and_nothing_else(tmp_path):
+    save_dir = tmp_path / "checkpoints"
+    (save_dir / "teachers").mkdir(parents=True)
+    kept = ["checkpoint3.pt", "checkpoint_last.pt", "teachers/teacher_epoch2.pt", "history.json"]
+    partial = ["checkpoint4.pt.tmp", "teachers/teacher_epoch4.pt.tmp", ".tmp-checkpoint_last.pt.k2x9"]
+    for name in kept + partial:
+        (save_dir / name).write_bytes(b"x" * 1000)
+    said = []
+    assert disk_space.remove_partial_saves(save_dir, said.append) == 3000
+    assert sorted(str(p.relative_to(save_dir)) for p in save_dir.rglob("*") if p.is_file()) == sorted(kept)
+    assert said == [
+        f"removed {save_dir / name} (1 kB): a save that did not complete, which nothing reads" for name in partial
+    ]
+
+
+def test_a_resume_whose_next_save_cannot_fit_is_refused_with_the_space_to_free(tmp_path):
+    save_dir = tmp_path / "run" / "checkpoints"
+    save_dir.mkdir(parents=True)
+    assert disk_space.space_problem(save_dir, free=0) is None  # a new run: its checkpoint size is not known yet
+    (save_dir / "checkpoint_last.pt").write_bytes(b"x" * 5_000_000)
+    assert disk_space.space_problem(save_dir, free=5_000_000) is None
+    stale = save_dir.with_name("checkpoints.stale-20261201-101010")
+    stale.mkdir()
+    (stale / "checkpoint_last.pt").write_bytes(b"x" * 2_500_000)
+    problem = disk_space.space_problem(save_dir, free=4_999_999)
+    assert problem == (
+        f"the disk is full: 5 MB free on the file system of {save_dir}, and this run's next save writes a whole "
+        "checkpoint (5 MB) before it deletes the previous one: fairseq would train until then and fail. Free space "
+        "there and run again: the run resumes from checkpoint_last.pt, nothing was changed. Runs moved aside here, "
+        f"which no training reads (delete them if you no longer want them): {stale} (2 MB)"
+    )
+    assert [disk_space.gigabytes(size) for size in (1_234, 56_700_000, 8_910_000_000)] == ["1 kB", "57 MB", "8.9 GB"]
+
+
+def test_a_full_disk_while_publishing_is_an_error_that_says_so(tmp_path, monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "run/.tmp-checkpoint_best.pt.x")
+
+    monkeypatch.setattr(train_run, "train", lambda args, **kwargs: 0)
+    monkeypatch.setattr(train_run, "publish", full)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dict.fra.txt").write_text("le 3\n")
+    own = ["--save-dir", str(tmp_path / "c"), "--best", "b.pt", "--history", "h.json"]
+    assert train_run.main([*own, "--", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert "error: [Errno 28] No space left on device: 'run/.tmp-checkpoint_best.pt.x': the disk is full (" in out
+    assert "the run resumes from the start (no save of this run completed)" in out
+
+
+CANNOT_MOUNT = (
+    "needs Linux and root (it mounts a small tmpfs to fill)" if sys.platform != "linux" or os.geteuid() != 0 else ""
+)
+
+
+def train(workdir: Path, max_epoch: int) -> tuple[int, str]:
+    """The runner as the train rule starts it, its output appended to a job log on the same disk."""
+    job_log = workdir / "train.log"
+    with open(job_log, "ab") as out:
+        completed = subprocess.run(
+            runner_command(max_epoch, "--log-interval", "5", method=LSSD),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    return completed.returncode, job_log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(CANNOT_MOUNT), reason=CANNOT_MOUNT)
+def test_a_training_that_fills_the_disk_resumes_once_there_is_space_and_ends_as_uninterrupted(data_bin, tmp_path):
+    root, _ = data_bin
+    reference = tmp_path / "reference"
+    shutil.copytree(root / "bin", reference / "bin")
+    assert train(reference, 4)[0] == 0
+    checkpoint = (reference / "run/checkpoints/checkpoint_last.pt").stat().st_size
+    data_size = sum(path.stat().st_size for path in (reference / "bin").rglob("*") if path.is_file())
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # room for the data and five checkpoints: epoch 3's save no longer fits beside two epochs' files and teachers
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={data_size + 5 * checkpoint}", "tmpfs", disk], check=True)
+    try:
+        shutil.copytree(root / "bin", disk / "bin")
+        save_dir = disk / "run" / "checkpoints"
+        code, output = train(disk, 4)
+        assert code == 1, output[-3000:]
+        failure = output[output.index("fairseq-train failed") :]
+        assert "error: the disk is full (" in failure and "Traceback" not in failure, failure
+        assert "the run resumes from checkpoint_last.pt (2 epochs complete, " in failure, failure
+        assert "removed run/checkpoints/checkpoint3.pt.tmp (" in output
+        assert not list(save_dir.rglob("*.tmp*"))
+        # still full: the resume is refused before fairseq starts (its next save could not fit)
+        code, output = train(disk, 4)
+        second = (save_dir / "logs" / "attempt-2.log").read_text()
+        assert code == 2 and "this run's next save writes a whole checkpoint (" in second, second
+        assert "fairseq_cli.train" not in second
+        subprocess.run(["mount", "-o", "remount,size=1G", disk], check=True)
+        code, output = train(disk, 4)
+        assert code == 0, output[-3000:]
+        for name in ("history.json", "records.json"):
+            assert json.loads((disk / "run" / name).read_text()) == json.loads((reference / "run" / name).read_text())
+    finally:
+        subprocess.run(["umount", "-l", disk], check=False)
