@@ -18,7 +18,7 @@ include: "workflow/rules/binarize.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/kept.smk"
+include: "workflow/rules/hooks.smk"
 
 
 # before any job, once every rule file's helpers are defined (common.smk): every run's fairseq arguments, then the

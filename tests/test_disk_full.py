@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lssd import layout
 from lssd.run import attempts, disk_space, processes, train_run
-from tests.helpers import LSSD
+from tests.helpers import LSSD, REPO
 from tests.test_runs import runner_command
 
 FULL = OSError(errno.ENOSPC, "No space left on device")
@@ -189,3 +190,50 @@ def test_a_training_that_fills_the_disk_resumes_once_there_is_space_and_ends_as_
             assert json.loads((disk / "run" / name).read_text()) == json.loads((reference / "run" / name).read_text())
     finally:
         subprocess.run(["umount", "-l", disk], check=False)
+
+
+# --- the disk the trainings to run need, said before they start (lssd.run.disk, the workflow's start hook) --------
+
+
+def paper_trainings(config):
+    run = config["run"]
+    return [
+        (dataset, direction, method, str(seed))
+        for dataset in run["datasets"]
+        for direction in ("m2o", "o2m")
+        for method in run["methods"]
+        for seed in run["seeds"]
+    ]
+
+
+def test_the_trainings_to_run_are_weighed_against_the_free_disk(tmp_path, monkeypatch):
+    from lssd import config_files
+    from lssd.run import disk
+
+    monkeypatch.chdir(tmp_path)  # the run directories are relative, as the workflow's
+    config = config_files.load_config([config_files.DEMO, REPO / "config" / "paper.yaml"])
+    trainings = paper_trainings(config)
+    assert len(trainings) == 24
+    message = disk.planned_disk(config, trainings, free=100 * 10**9)
+    assert message.startswith("lssd: the 24 trainings to run need up to 236.1 GB more disk while they train, if all ")
+    assert f"(123.6 GB once finished: python -m lssd.run.disk); 100.0 GB free on the file system of {tmp_path}" in (
+        message
+    )
+    assert message.endswith(
+        "\nlssd: warning: less free than that. A training that finds the disk full stops with 'error: the disk is "
+        "full' and resumes once there is space (docs/troubleshooting.md)"
+    )
+    assert "warning" not in disk.planned_disk(config, trainings, free=300 * 10**9)
+    # what a run's directory holds already is not needed again; the runs moved aside in it are not its own
+    first = Path(layout.run_dir(*trainings[0]))
+    (first / "checkpoints").mkdir(parents=True)
+    with open(first / "checkpoints" / "checkpoint_last.pt", "wb") as handle:
+        handle.truncate(2 * 10**9)  # sparse: its size without the disk
+    (first / "checkpoints.stale-20261201-101010").mkdir()
+    with open(first / "checkpoints.stale-20261201-101010" / "checkpoint_last.pt", "wb") as handle:
+        handle.truncate(10**9)
+    assert "need up to 234.1 GB more disk" in disk.planned_disk(config, trainings, free=300 * 10**9)
+    # an architecture without sizes in the table is left out, and said
+    config["trainings"]["wmt"]["arch"] = "transformer_vaswani_wmt_en_de_big"
+    message = disk.planned_disk(config, trainings, free=300 * 10**9)
+    assert "(not counted: the trainings of architecture transformer_vaswani_wmt_en_de_big, of unknown size)" in message

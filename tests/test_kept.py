@@ -1,6 +1,6 @@
-"""Published outputs survive a failed rerun (lssd/run/kept.py, workflow/rules/kept.smk): the journal's logic on
-plain files, then the hooks in the real Snakemake on a small workflow that includes the project's kept.smk (files,
-a directory output, a downstream job, a killed controller). The same hooks in the project's DAG: test_faults."""
+"""Published outputs survive a failed rerun (lssd/run/kept.py, workflow/rules/hooks.smk): the journal's logic on
+plain files, then the hooks in the real Snakemake on a small workflow that includes the project's hooks.smk
+(files, a directory output, a downstream job, a killed controller). The same hooks in the project's DAG: test_faults."""
 
 import json
 import os
@@ -214,7 +214,7 @@ def planned(workdir, *config):
 
 @pytest.fixture
 def workflow_dir(tmp_path):
-    (tmp_path / "Snakefile").write_text(WORKFLOW.format(kept_smk=REPO / "workflow/rules/kept.smk"))
+    (tmp_path / "Snakefile").write_text(WORKFLOW.format(kept_smk=REPO / "workflow/rules/hooks.smk"))
     result = run(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "out/a.txt").read_text() == "1\n"

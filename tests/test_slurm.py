@@ -296,7 +296,7 @@ def test_a_job_failing_for_a_real_reason_fails_once_per_attempt_with_its_log_sho
 
 
 def test_a_retraining_that_fails_through_sbatch_leaves_the_published_run_in_place(cluster_runs):
-    """The kept-outputs hooks (workflow/rules/kept.smk) run in the controlling Snakemake, the job on its node: a
+    """The kept-outputs hooks (workflow/rules/hooks.smk) run in the controlling Snakemake, the job on its node: a
     finished run retrained with a setting that fails there gets its published outputs back, the same files (inode,
     time stamp, bytes) with their records, so the old setting plans nothing and the new one still plans the
     training."""

@@ -304,8 +304,8 @@ SLURM_LOG = ".snakemake/slurm_logs/rule_train/demo_o2m_baseline_1/41.log"
         ([TRAINING_LINE], {SLURM_LOG: TIME_LIMIT.replace("TIME LIMIT", "PREEMPTION")}, "cancelled by SLURM "
          "(preemption): " + TIME_LIMIT.replace("TIME LIMIT", "PREEMPTION") + f" ({{workdir}}/{SLURM_LOG})"),
     ],
-    ids=["failed", "failed-long-log", "failed-no-error-line", "disk-full", "old-error-line", "runner-error", "signal", "killed",
-         "time-limit", "time-limit-slurm-log", "preempted"],
+    ids=["failed", "failed-long-log", "failed-no-error-line", "disk-full", "old-error-line", "runner-error", "signal",
+         "killed", "time-limit", "time-limit-slurm-log", "preempted"],
 )  # fmt: skip
 def test_why_a_stopped_run_stopped(tmp_path, capsys, lines, job_logs, expected):
     workdir = make_workdir(tmp_path)

@@ -32,6 +32,7 @@ def workdir(tmp_path_factory):
     (workdir / "config.yaml").write_text(yaml.safe_dump(yaml.safe_load(CATALOG_CONFIG.read_text())))
     result = snakemake("--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr[-5000:]
+    (workdir / "first-run.out").write_text(result.stdout + result.stderr)
     return workdir
 
 
@@ -113,10 +114,41 @@ def test_report_files_and_html_report(workdir):
         assert names.count(f"{name}.png") == 2 and names.count(f"{name}.pdf") == 2
 
 
+def test_the_disk_the_trainings_need_is_said_before_they_start_and_holds(workdir):
+    """Before any job, the disk the trainings to run need (lssd.run.disk's arithmetic) is printed. What each
+    finished run holds is at most the estimate (made at the largest dictionary the SentencePiece settings allow),
+    and, with the model's real parameter count, the files the arithmetic counts (three full checkpoints and one
+    weights-only file per pair) within a few per cent."""
+    import torch
+
+    from lssd import config_files
+    from lssd.run import disk, disk_space
+
+    output = (workdir / "first-run.out").read_text()
+    assert "lssd: the 4 trainings to run need up to " in output and " more disk while they train" in output
+    assert "lssd: warning" not in output
+    config = config_files.load_config([config_files.DEMO, workdir / "config.yaml"])
+    for direction, method in product(("m2o", "o2m"), ("baseline", "lssd_adaptive")):
+        run = workdir / "results" / "train" / DATASET / direction / method / "seed1"
+        held = disk_space.run_bytes(run)
+        assert held <= disk.training_disk(config, DATASET, direction, method, fp16=False).finished_bytes
+        weights = torch.load(run / "checkpoint_best.pt", map_location="cpu", weights_only=False)["model"]
+        parameters = sum(
+            tensor.numel()
+            for name, tensor in weights.items()
+            if not name.endswith(".version") and "embed_positions" not in name and "output_projection" not in name
+        )
+        exact = disk.run_disk(
+            parameters, pairs=2, fp16=False, mid_epoch_checkpoints=False, distils=method != "baseline", pair_best=True
+        )
+        assert 0.95 * exact.finished_bytes <= held <= 1.1 * exact.finished_bytes, (direction, method, held, exact)
+
+
 def test_second_run_does_nothing(workdir):
     result = snakemake("-n", "--cores", "2", "--configfile", "config.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr
+    assert "lssd: the " not in result.stdout + result.stderr  # no training to run: nothing said of the disk
 
 
 def test_a_training_records_only_its_fairseq_arguments(workdir):

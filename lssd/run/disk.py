@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lssd import config_files
-from lssd.config import ConfigError
+from lssd.config import ConfigError, training_settings
 from lssd.data.binarize import padded_dictionary_size
+from lssd.layout import run_dir
 from lssd.method.flags import is_lssd_method
-from lssd.run.disk_space import gigabytes
+from lssd.run.disk_space import existing, free_bytes, gigabytes, run_bytes
 
 # fairseq's architecture defaults for the presets the configs use (fairseq/models/transformer)
 ARCHITECTURES = {
@@ -114,6 +115,62 @@ def dataset_vocabulary(spec: dict) -> int:
     return padded_dictionary_size(pieces) + len(languages) + 1
 
 
+def training_disk(config: dict, dataset: str, direction: str, method: str, fp16: bool) -> RunDisk:
+    """The disk one training of the config needs (its preset with the direction's and the method's overrides).
+    KeyError for an architecture this module has no sizes for."""
+    spec = config["datasets"][dataset]
+    training = training_settings(config, dataset, direction, method)
+    return run_disk(
+        preset_model(training, dataset_vocabulary(spec)),
+        pairs=len([lang for lang in spec["languages"] if lang != spec["pivot"]]),
+        fp16=fp16,
+        mid_epoch_checkpoints=bool(training.get("save_interval_updates")),
+        distils=is_lssd_method(config["methods"][method]),
+        pair_best=bool(config["evaluation"].get("per_pair_best", True)),
+    )
+
+
+def planned_disk(config: dict, trainings: list[tuple[str, str, str, str]], free: int) -> str:
+    """What the trainings about to run (dataset, direction, method, seed) need of the disk beyond what their run
+    directories hold already, against ``free`` on the file system of the first one; a warning when it is more."""
+    run = config["run"]
+    fp16 = bool(run.get("fp16")) and int(run.get("gpus_per_training") or 0) > 0
+    needed = finished = 0
+    unknown = set()
+    for dataset, direction, method, seed in trainings:
+        try:
+            need = training_disk(config, dataset, direction, method, fp16)
+        except KeyError:
+            unknown.add(training_settings(config, dataset, direction, method)["arch"])
+            continue
+        needed += max(0, need.training_bytes - run_bytes(Path(run_dir(dataset, direction, method, seed))))
+        finished += need.finished_bytes
+    message = (
+        f"lssd: the {len(trainings)} trainings to run need up to {gigabytes(needed)} more disk while they train, if "
+        f"all train at once ({gigabytes(finished)} once finished: python -m lssd.run.disk); {gigabytes(free)} free "
+        f"on the file system of {existing(Path(run_dir(*trainings[0])).absolute())}"
+    )
+    if unknown:
+        message += f" (not counted: the trainings of architecture {', '.join(sorted(unknown))}, of unknown size)"
+    if needed > free:
+        message += (
+            "\nlssd: warning: less free than that. A training that finds the disk full stops with 'error: the disk "
+            "is full' and resumes once there is space (docs/troubleshooting.md)"
+        )
+    return message
+
+
+def on_start(workflow) -> None:
+    """Snakemake's start hook: the disk the trainings to run need, before any job (nothing said when none runs)."""
+    trainings = sorted(
+        tuple(job.wildcards_dict[name] for name in ("dataset", "direction", "method", "seed"))
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "train"
+    )
+    if trainings:
+        print(planned_disk(workflow.config, trainings, free_bytes(Path(run_dir(*trainings[0])))), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="disk per run and per config, from the model sizes")
     parser.add_argument(
@@ -127,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     run = config["run"]
-    methods = config["methods"]
     print("| dataset | parameters (max) | checkpoint | per run, training | per run, finished | + per kept epoch |")
     print("|---|---|---|---|---|---|")
     total_training = total_finished = 0
@@ -136,17 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         training = config["trainings"][spec["training"]]
         parameters = preset_model(training, dataset_vocabulary(spec))
         pairs = len([lang for lang in spec["languages"] if lang != spec["pivot"]])
-        runs = len(run.get("directions", ["m2o", "o2m"])) * len(run.get("seeds", [1]))
         common = {
             "pairs": pairs,
             "fp16": args.fp16,
             "mid_epoch_checkpoints": bool(training.get("save_interval_updates")),
             "pair_best": bool(config["evaluation"].get("per_pair_best", True)),
         }
-        for method in run["methods"]:
-            disk = run_disk(parameters, **common, distils=is_lssd_method(methods[method]))
-            total_training += runs * disk.training_bytes
-            total_finished += runs * disk.finished_bytes
+        seeds = len(run.get("seeds", [1]))
+        for direction in run.get("directions", ["m2o", "o2m"]):
+            for method in run["methods"]:
+                disk = training_disk(config, name, direction, method, args.fp16)
+                total_training += seeds * disk.training_bytes
+                total_finished += seeds * disk.finished_bytes
         disk = run_disk(parameters, **common, distils=True)  # the row: an LSSD run (its teachers included)
         print(
             f"| {name} | {parameters / 1e6:.1f}M | {gigabytes(disk.checkpoint_bytes)} "

@@ -32,12 +32,17 @@ def gigabytes(size: int) -> str:
     return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
+def existing(path: Path) -> Path:
+    """``path``, or its nearest parent that exists."""
+    path = Path(path)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def free_bytes(path: Path) -> int:
     """The space free to this user on the file system of ``path`` (or of its nearest existing parent)."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).free
+    return shutil.disk_usage(existing(Path(path).absolute())).free
 
 
 def remove_partial_saves(save_dir: Path, say: Say) -> int:
@@ -56,6 +61,18 @@ def remove_partial_saves(save_dir: Path, say: Say) -> int:
 
 def directory_bytes(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+
+
+def run_bytes(run_dir: Path) -> int:
+    """What a run's directory holds of its own: its checkpoints and published files, not the runs moved aside in
+    it (``checkpoints.stale-*``: other runs); 0 when it does not exist."""
+    if not run_dir.is_dir():
+        return 0
+    return sum(
+        directory_bytes(entry) if entry.is_dir() else entry.stat().st_size
+        for entry in run_dir.iterdir()
+        if ".stale-" not in entry.name and not entry.is_symlink()
+    )
 
 
 def stale_runs(save_dir: Path) -> list[tuple[Path, int]]:

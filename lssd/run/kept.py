@@ -2,7 +2,7 @@
 
 Snakemake deletes a job's existing outputs before the job runs, and a failed job's outputs after it: a rerun (a
 changed param, ``--forcerun``, an edited input) that then fails, or is killed, would leave no result where a
-finished one was. So the workflow keeps them (workflow/rules/kept.smk): when the jobs to run are known
+finished one was. So the workflow keeps them (workflow/rules/hooks.smk): when the jobs to run are known
 (``onstart``), every existing output of those jobs gets a kept copy beside it (``.kept.<name>``: hard links, so
 nothing is copied, but the old files stay on disk until Snakemake ends; beside the output, so on its file system;
 a copy where links are refused) and a journal lists them with Snakemake's metadata record of each. When Snakemake
