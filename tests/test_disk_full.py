@@ -237,3 +237,37 @@ def test_the_trainings_to_run_are_weighed_against_the_free_disk(tmp_path, monkey
     config["trainings"]["wmt"]["arch"] = "transformer_vaswani_wmt_en_de_big"
     message = disk.planned_disk(config, trainings, free=300 * 10**9)
     assert "(not counted: the trainings of architecture transformer_vaswani_wmt_en_de_big, of unknown size)" in message
+
+
+def test_the_start_hook_names_the_trainings_to_run_and_never_stops_the_workflow(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from lssd.run import disk
+
+    def job(rule, **wildcards):
+        return SimpleNamespace(rule=SimpleNamespace(name=rule), wildcards_dict=wildcards)
+
+    planned = [
+        job("train", dataset="demo", direction="o2m", method="lssd_whole", seed="1"),
+        job("evaluate", dataset="demo", direction="o2m", method="baseline", seed="1"),
+        job("train", dataset="demo", direction="m2o", method="baseline", seed="1"),
+    ]
+    workflow = SimpleNamespace(config={}, dag=SimpleNamespace(needrun_jobs=lambda: planned))
+    seen = []
+    monkeypatch.setattr(disk, "planned_disk", lambda config, trainings, free: seen.append(trainings) or "the figure")
+    disk.on_start(workflow)
+    assert seen == [[("demo", "m2o", "baseline", "1"), ("demo", "o2m", "lssd_whole", "1")]]
+    assert capsys.readouterr().out == "the figure\n"
+
+    def unreadable(config, trainings, free):
+        raise PermissionError(errno.EACCES, "Permission denied", "results/train/demo")
+
+    monkeypatch.setattr(disk, "planned_disk", unreadable)
+    disk.on_start(workflow)
+    assert capsys.readouterr().out == (
+        "lssd: the disk the trainings to run need was not estimated ([Errno 13] Permission denied: "
+        "'results/train/demo')\n"
+    )
+    workflow.dag.needrun_jobs = lambda: planned[1:2]  # no training to run: nothing said
+    disk.on_start(workflow)
+    assert capsys.readouterr().out == ""

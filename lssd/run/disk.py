@@ -167,8 +167,13 @@ def on_start(workflow) -> None:
         for job in workflow.dag.needrun_jobs()
         if job.rule.name == "train"
     )
-    if trainings:
-        print(planned_disk(workflow.config, trainings, free_bytes(Path(run_dir(*trainings[0])))), flush=True)
+    if not trainings:
+        return
+    try:
+        message = planned_disk(workflow.config, trainings, free_bytes(Path(run_dir(*trainings[0]))))
+    except OSError as error:  # an unreadable run directory, say: a figure to show, not a reason to stop the workflow
+        message = f"lssd: the disk the trainings to run need was not estimated ({error})"
+    print(message, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
