@@ -187,7 +187,8 @@ def test_reference_settings_make_lssd_distil(reference):
 
 
 def run_status(workdir):
-    """``python -m lssd.run.status`` on a working directory: its lines per run."""
+    """``python -m lssd.run.status`` on a working directory: its lines per run (its last line, the disk's, checked
+    and left out)."""
     result = subprocess.run(
         [str(BIN / "python"), "-m", "lssd.run.status", "--configfile", "config.yaml", "--directory", str(workdir)],
         capture_output=True,
@@ -195,8 +196,10 @@ def run_status(workdir):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    *lines, disk = result.stdout.splitlines()
+    assert re.fullmatch(r"disk: [\d.]+ [kMG]B in the runs of this config; .* free on the file system of .*", disk), disk
     runs, current = {}, None
-    for line in result.stdout.splitlines():
+    for line in lines:
         if not line.startswith(" "):
             current = line.split(":")[0]
             runs[current] = []

@@ -3,6 +3,7 @@ way the runner writes them (histories, attempt logs, the lock, the job's logs): 
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -77,11 +78,14 @@ def run_main(workdir: Path, capsys, *args: str) -> tuple[int, str, str]:
 
 
 def show(workdir: Path, capsys, *args: str) -> dict[str, list[str]]:
-    """The status command's lines, by run (a run's head line, then its indented lines)."""
+    """The status command's lines, by run (a run's head line, then its indented lines); its last line, the disk's,
+    is left out."""
     code, out, err = run_main(workdir, capsys, *args)
     assert code == 0, err
     runs: dict[str, list[str]] = {}
-    for line in out.splitlines():
+    lines = out.splitlines()
+    assert lines[-1].startswith("disk: "), out
+    for line in lines[:-1]:
         if not line.startswith(" "):
             runs[line.split(": ")[0]] = []
         runs[list(runs)[-1]].append(line)
@@ -159,6 +163,24 @@ def test_runs_on_disk_that_the_config_does_not_ask_for_are_named(tmp_path, capsy
     code, out, _ = run_main(workdir, capsys)
     assert code == 0
     assert f"{run_dir(workdir, 'demo/o2m/removed_method/seed1')}: not a run of this config" in out, out
+
+
+def test_the_disk_the_runs_hold_and_the_runs_moved_aside_in_them(tmp_path, capsys):
+    workdir = make_workdir(tmp_path)
+    save_dir = train(workdir, 1)
+    (save_dir / "checkpoint_last.pt").write_bytes(b"x" * 3_000_000)
+    moved = save_dir.with_name("checkpoints.stale-20261201-101010")
+    moved.mkdir()
+    (moved / "checkpoint_last.pt").write_bytes(b"x" * 2_000_000)
+    _, out, _ = run_main(workdir, capsys)
+    held, free = out.splitlines()[-1].split("; delete those you no longer want); ")
+    assert held == (
+        "disk: 3 MB in the runs of this config, 2 MB in 1 run moved aside in them (checkpoints.stale-*: no training "
+        "reads them"
+    )
+    # the space free: as the command read it (other processes may write meanwhile)
+    where = re.escape(str(run_dir(workdir).resolve()))  # the runs' common directory
+    assert re.fullmatch(rf"(\d+\.\d GB|\d+ MB|\d+ kB) free on the file system of {where}", free), free
 
 
 # --- the history ----------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from lssd import config_files, layout
 from lssd.method.history import ALL
 from lssd.run.attempts import attempt_logs, run_lock_path
 from lssd.run.commands import option_value, train_arguments
+from lssd.run.disk_space import existing, free_bytes, gigabytes, run_bytes, stale_runs
 from lssd.run.status_files import HistoryUnreadable, job_logs, lock_holder, read_history, read_logs, why_stopped
 
 
@@ -246,6 +247,23 @@ def report(workdir: Path, config: dict) -> None:
         print("\n".join(run_status(workdir, config, dataset, direction, method, seed).lines()))
     for path in other_runs(workdir, runs):
         print(f"{path}: not a run of this config (another --configfile, or a method since removed?)")
+    print(disk_line(workdir, runs))
+
+
+def disk_line(workdir: Path, runs: list[tuple[str, str, str, int]]) -> str:
+    """What the config's runs hold on disk, what the runs moved aside in them hold (a changed config or data moves
+    a run aside, and nothing deletes it), and the space left there."""
+    directories = [workdir / layout.run_dir(*run) for run in runs]
+    held = sum(run_bytes(directory) for directory in directories)
+    stale = [entry for directory in directories for entry in stale_runs(directory / layout.CHECKPOINTS)]
+    line = f"disk: {gigabytes(held)} in the runs of this config"
+    if stale:
+        line += (
+            f", {gigabytes(sum(size for _, size in stale))} in {len(stale)} run{'s' if len(stale) > 1 else ''} moved "
+            "aside in them (checkpoints.stale-*: no training reads them; delete those you no longer want)"
+        )
+    where = existing(Path(os.path.commonpath(directories))).resolve()  # results/ may be a link to a scratch disk
+    return line + f"; {gigabytes(free_bytes(where))} free on the file system of {where}"
 
 
 if __name__ == "__main__":
