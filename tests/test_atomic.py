@@ -102,3 +102,26 @@ def test_written_files_and_directories_follow_the_umask(tmp_path, umask):
     for name in ("out/a.json", "out/b.json", "data/train.txt"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_what_a_killed_write_left_is_removed_by_the_next_write_of_that_path(tmp_path, capsys):
+    """A SIGKILL runs no ``finally``: the temporary file (or staging directory) stays. The next write of the same
+    path removes it; the temporary names of other files in the directory, written now by other jobs, stay."""
+    out = tmp_path / "out"
+    out.mkdir()
+    orphan_file = out / ".tmp-train.fra.k2x9_a7q"
+    orphan_file.write_bytes(b"x" * 1000)
+    orphan_directory = out / ".tmp-bin.0p3zzq1_"
+    (orphan_directory / "sub").mkdir(parents=True)
+    (orphan_directory / "sub" / "train.bin").write_bytes(b"x" * 1000)
+    others = [".tmp-train.fra.eng.k2x9_a7q", ".tmp-train.fr.k2x9_a7q", ".tmp-train.fra.k2x9_a7", ".tmp-bin.0p3zzq1_x"]
+    for name in others:
+        (out / name).write_bytes(b"y")
+    io.write_lines(out / "train.fra", ["a sentence"])
+    with io.atomic_directory(out / "bin") as staging:
+        (staging / "dict.txt").write_text("a 1\n")
+    assert leftovers(out) == sorted([*others, "bin", "bin/dict.txt", "train.fra"])
+    assert (out / "train.fra").read_text() == "a sentence\n"
+    said = capsys.readouterr().err
+    assert f"removed {orphan_file}: left by a write of {out / 'train.fra'} that was killed" in said
+    assert f"removed {orphan_directory}: left by a write of {out / 'bin'} that was killed" in said
