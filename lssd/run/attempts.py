@@ -179,9 +179,10 @@ class AttemptLog:
 
     def write_bytes(self, data: bytes) -> None:
         """A chunk of the fairseq processes' output: to stdout and the attempt's log."""
-        if any(text in self.tail + data for text in DISK_FULL_TEXTS):
+        window = self.tail + data
+        if any(text in window for text in DISK_FULL_TEXTS):
             self.disk_full = True
-        self.tail = data[-64:]
+        self.tail = window[-64:]
         self.note(self.console.write(data))
         if self.file is not None:
             self.note(self.file.write(data))

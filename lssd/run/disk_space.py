@@ -19,7 +19,7 @@ from pathlib import Path
 from lssd import layout
 from lssd.method.teachers import TEACHERS_DIRECTORY
 from lssd.run import resume
-from lssd.run.identity import Say
+from lssd.run.identity import Say, moved_aside_runs
 
 # fairseq's atomic save (checkpoint_utils.torch_persistent_save) and the teacher files' (lssd.method.teacher_files)
 PARTIAL_SAVES = ("*.pt.tmp", f"{TEACHERS_DIRECTORY}/*.pt.tmp", ".tmp-*")
@@ -68,16 +68,17 @@ def run_bytes(run_dir: Path) -> int:
     it (``checkpoints.stale-*``: other runs); 0 when it does not exist."""
     if not run_dir.is_dir():
         return 0
+    moved = set(moved_aside_runs(run_dir / layout.CHECKPOINTS))
     return sum(
         directory_bytes(entry) if entry.is_dir() else entry.stat().st_size
         for entry in run_dir.iterdir()
-        if ".stale-" not in entry.name and not entry.is_symlink()
+        if entry not in moved and not entry.is_symlink()
     )
 
 
 def stale_runs(save_dir: Path) -> list[tuple[Path, int]]:
     """The runs moved aside beside this one (another config's or data's: ``<save-dir>.stale-*``) and their size."""
-    return [(path, directory_bytes(path)) for path in sorted(save_dir.parent.glob(f"{save_dir.name}.stale-*"))]
+    return [(path, directory_bytes(path)) for path in moved_aside_runs(save_dir)]
 
 
 def where_to_free(save_dir: Path) -> str:

@@ -189,6 +189,11 @@ def unrecorded_parts(recorded, wanted: dict) -> list[str]:
     return ["data"] if recorded.get("data") is None else []
 
 
+def moved_aside_runs(save_dir: Path) -> list[Path]:
+    """The runs moved aside from ``save_dir`` (``<save-dir>.stale-<time>``, by ``move_aside``), in name order."""
+    return sorted(save_dir.parent.glob(f"{save_dir.name}.stale-*"))
+
+
 def move_aside(save_dir: Path, reason: str, say: Say, note: str = "") -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     stale = save_dir.with_name(f"{save_dir.name}.stale-{stamp}")
@@ -237,7 +242,7 @@ def say_resuming(save_dir: Path, recorded, wanted: dict, args: list[str], say: S
 def moved_aside_match(save_dir: Path, wanted: dict, args: list[str], trained_updates=None) -> Path | None:
     """The newest run moved aside from ``save_dir`` that is this run (a config set back to it): it is resumed (or,
     when finished, published again) instead of training anew."""
-    candidates = sorted(save_dir.parent.glob(f"{save_dir.name}.stale-*"), key=lambda p: p.stat().st_mtime_ns)
+    candidates = sorted(moved_aside_runs(save_dir), key=lambda p: p.stat().st_mtime_ns)
     for candidate in reversed(candidates):
         try:
             recorded = read_record(candidate)
