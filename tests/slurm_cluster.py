@@ -15,7 +15,9 @@ processes; a ``cpu`` partition holds this machine's cores and most of its memory
 command runs once ``sinfo`` shows the node idle, and everything is stopped when it ends. The node declares 32 CPUs
 and 256 GB (``SlurmdParameters=config_overrides``): scheduling numbers only, nothing enforces them, so that the
 SLURM profile's requests (16 threads for binarize, 64-128 GB for a paper-size training) fit unchanged; ``--jobs``
-bounds what runs at once.
+bounds what runs at once. With ``--gpus N`` the node also declares N GPUs (``gres.conf`` over stand-in device
+files, /dev/null's numbers) and a ``gpu`` partition: SLURM allocates them to jobs that ask with ``--gpus`` or
+``--gres`` and sets the jobs' ``CUDA_VISIBLE_DEVICES``, as on a real GPU node; there is no CUDA behind them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,7 @@ from pathlib import Path
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 PARTITION = "cpu"
+GPU_PARTITION = "gpu"  # (with --gpus N: the same node, its N GPUs)
 CONTROLLER_PORT, NODE_PORT = 16817, 16818
 
 
@@ -57,7 +61,10 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def slurm_conf(state: Path) -> str:
+def slurm_conf(state: Path, gpus: int = 0) -> str:
+    gres = "GresTypes=gpu\n" if gpus else ""
+    node_gres = f" Gres=gpu:{gpus}" if gpus else ""
+    gpu_partition = f"PartitionName={GPU_PARTITION} Nodes=localhost MaxTime=INFINITE State=UP\n" if gpus else ""
     return f"""# a one-node test cluster (tests/slurm_cluster.py)
 ClusterName=lssdtest
 SlurmctldHost=localhost(127.0.0.1)
@@ -88,9 +95,15 @@ OverTimeLimit=0
 MpiDefault=none
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 SlurmdParameters=config_overrides
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=32 RealMemory=262144 State=UNKNOWN
+{gres}NodeName=localhost NodeAddr=127.0.0.1 CPUs=32 RealMemory=262144{node_gres} State=UNKNOWN
 PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-"""
+{gpu_partition}"""
+
+
+def gres_conf(state: Path, gpus: int) -> str:
+    """GPUs that are stand-in device files: slurmd schedules them and sets each job's ``CUDA_VISIBLE_DEVICES``
+    from their names' numbers (what a job is given, not what it can compute on: no CUDA is behind them)."""
+    return f"AutoDetect=off\nName=gpu File={state}/dev/nvidia[0-{gpus - 1}]\n"
 
 
 def wait_until_idle(timeout: float = 60) -> None:
@@ -130,11 +143,17 @@ def kill_marked_processes(state: Path) -> None:
             pass
 
 
-def inside(state: Path, command: list[str]) -> int:
+def inside(state: Path, command: list[str], gpus: int = 0) -> int:
     """In the mount namespace: this cluster's /etc/slurm and /run/munge, the daemons, the command."""
-    for name in ("etc", "munge", "ctld", "spool"):
+    for name in ("etc", "munge", "ctld", "spool", "dev"):
         (state / name).mkdir(parents=True, exist_ok=True)
-    (state / "etc" / "slurm.conf").write_text(slurm_conf(state), encoding="utf-8")
+    (state / "etc" / "slurm.conf").write_text(slurm_conf(state, gpus), encoding="utf-8")
+    if gpus:
+        for index in range(gpus):  # character devices, as slurmd requires: /dev/null's (1, 3), never opened
+            device = state / "dev" / f"nvidia{index}"
+            if not device.exists():
+                os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        (state / "etc" / "gres.conf").write_text(gres_conf(state, gpus), encoding="utf-8")
     # the plugin stack config the packages ship, if any, so that srun finds what it expects
     for name in ("plugstack.conf",):
         if Path("/etc/slurm", name).exists():
@@ -173,17 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     split = argv.index("--")
     parser = argparse.ArgumentParser(description="run a command in a one-node SLURM cluster on loopback")
     parser.add_argument("--state", type=Path, help="the cluster's state and logs (default: a temporary directory)")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs the node declares (empty files: no CUDA)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # already in the namespaces
     options = parser.parse_args(argv[:split])
     command = argv[split + 1 :]
     if options.inside:
-        return inside(options.state, command)
+        return inside(options.state, command, options.gpus)
     reason = unavailable_reason()
     if reason:
         print(f"no test cluster: {reason}", file=sys.stderr)
         return 77
     state = options.state or Path(tempfile.mkdtemp(prefix="lssd-slurm-"))
-    wrapper = [sys.executable, "-m", "tests.slurm_cluster", "--state", str(state.resolve()), "--inside", "--"]
+    wrapper = [sys.executable, "-m", "tests.slurm_cluster", "--state", str(state.resolve()), "--inside"]
+    wrapper += ["--gpus", str(options.gpus), "--"]
     return subprocess.run(["unshare", "--mount", "--", *wrapper, *command]).returncode
 
 

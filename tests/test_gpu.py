@@ -176,7 +176,13 @@ def test_a_job_sees_the_gpus_it_claims(device, monkeypatch, tmp_path):
     with variable_kept("CUDA_VISIBLE_DEVICES"):  # job_gpus sets it for this process and its children
         with gpus.job_gpus(claimed, setting="run.gpus_per_training", say=said.append) as mine:
             assert len(mine) == claimed == gpus.visible_gpu_count() == cuda_device_count()
-    assert said == ([f"using GPU(s) {mine[0]}"] if on_gpu else [])
+    # and checks that torch can use it (gpus.cuda_report, in a child process), naming the card
+    if on_gpu:
+        card = torch.cuda.get_device_name(0)  # (the machine lent has one GPU)
+        named = f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees 1 GPU(s): {card}"
+        assert said == [f"using GPU(s) {mine[0]}", named]
+    else:
+        assert said == []
 
 
 # ------------------------------------------------------------------------------------------------ the DAG

@@ -17,7 +17,7 @@ import yaml
 
 from lssd import layout
 from tests.helpers import REPO, close, jobs_in, reduced_config, snakemake, snakemake_invocation
-from tests.slurm_cluster import PARTITION, unavailable_reason
+from tests.slurm_cluster import GPU_PARTITION, PARTITION, unavailable_reason
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,8 @@ def profile_arguments():
 def in_cluster(workdir, script, timeout=900):
     """Run a shell script inside the test cluster, in workdir; its output."""
     _, env = snakemake_invocation(cwd=workdir)  # the same environment: this venv's programs on PATH
-    command = [sys.executable, "-m", "tests.slurm_cluster", "--state", str(workdir / "cluster"), "--", "bash", "-c"]
+    command = [sys.executable, "-m", "tests.slurm_cluster", "--state", str(workdir / "cluster"), "--gpus", "2"]
+    command += ["--", "bash", "-c"]
     completed = subprocess.run(
         [*command, f"cd {workdir} || exit 1\n{script}"],
         cwd=REPO,
@@ -136,6 +137,23 @@ def broken_config():
     return config
 
 
+def gpu_config():
+    """The cluster config with one GPU per training: its node's GPUs stand in for real ones (no CUDA behind them,
+    and this environment's torch is a CPU build), so the training stops at its check, having been given a GPU."""
+    config = cluster_config()
+    config["run"]["gpus_per_training"] = 1
+    return config
+
+
+# The two ways the SLURM profile asks for a training's GPUs (workflow/profiles/slurm/config.yaml): the standard
+# gpu resource (sbatch --gpus=1), and the alternative for clusters that only take --gres (gpu 0, gres "gpu:1")
+GPU_REQUESTS = {
+    "gpu": ["--set-resources", f"train:slurm_partition={GPU_PARTITION}"],
+    "gres": ["--set-resources", f"train:slurm_partition={GPU_PARTITION}", "train:gres=gpu:1", "train:gpu=0"],
+}
+GPU_TARGET = f"{layout.run_dir('demo', DIRECTION, 'baseline', 1)}/history.json"
+
+
 # The scenarios share one cluster and run side by side (most of their time is waiting: SLURM's one-minute time
 # limit and its periodic check, the plugin's status-check intervals). The main run prepares the data through
 # sbatch; once its first training has started, the long and broken runs start from copies of its prepared data
@@ -158,7 +176,7 @@ cancel() {{  # the running training job of a method (scancel, as a pre-emption d
 {main} > snakemake.out 2>&1 &
 main=$!
 wait_for {baseline}/checkpoints/logs/attempt-1.log "" $main || {{ wait; exit 1; }}
-for copy in long broken; do
+for copy in long broken gpu gres; do
     mkdir -p $copy/results $copy/.snakemake
     cp -a results/data results/spm results/bin $copy/results/ && cp -a .snakemake/metadata $copy/.snakemake/
 done
@@ -166,6 +184,10 @@ done
 long=$!
 {broken} > broken.out 2>&1 &
 broken=$!
+{gpu} > gpu.out 2>&1 &
+gpu=$!
+{gres} > gres.out 2>&1 &
+gres=$!
 wait_for {baseline}/checkpoints/logs/attempt-1.log "end of epoch 3 " $main && cancel baseline
 # the second attempt has resumed and trained an epoch: enough. The plugin would notice the cancellation at its
 # next status check only, up to a minute later (its interval grows while no job succeeds): its Snakemake is stopped
@@ -180,7 +202,10 @@ retrain=$!
 wait $long; echo $? > long.rc
 wait $broken; echo $? > broken.rc
 wait $retrain; echo $? > retrain.rc
+wait $gpu; echo $? > gpu.rc
+wait $gres; echo $? > gres.rc
 published > published.after
+scontrol show job -o > jobs.txt  # every job's request and allocation (finished jobs stay listed: MinJobAge)
 """
 
 
@@ -199,7 +224,8 @@ def cluster_runs(cluster_available, tmp_path_factory):
     workdir, local = tmp_path_factory.mktemp("slurm"), tmp_path_factory.mktemp("local")
     for root, config in ((workdir, cluster_config()), (local, cluster_config())):
         (root / "config.yaml").write_text(yaml.safe_dump(config))
-    for name, config in (("long", long_config()), ("broken", broken_config())):
+    scenario_configs = {"long": long_config(), "broken": broken_config(), "gpu": gpu_config(), "gres": gpu_config()}
+    for name, config in scenario_configs.items():
         (workdir / name).mkdir()
         (workdir / name / "config.yaml").write_text(yaml.safe_dump(config))
     (workdir / "retrain.yaml").write_text(yaml.safe_dump(failing_retraining_config()))
@@ -213,6 +239,10 @@ def cluster_runs(cluster_available, tmp_path_factory):
         main=snakemake_command(workdir),
         long=snakemake_command(workdir / "long", *retry_once, wanted=[f"{run_dir('long')}/history.json"]),
         broken=snakemake_command(workdir / "broken", *retry_once, wanted=[f"{run_dir('broken')}/history.json"]),
+        **{
+            name: snakemake_command(workdir / name, "--retries", "0", *request, wanted=[GPU_TARGET])
+            for name, request in GPU_REQUESTS.items()
+        },
         baseline=run_dir("baseline"),
         long_run=run_dir("long"),
         retrain=snakemake_command(
@@ -225,7 +255,8 @@ def cluster_runs(cluster_available, tmp_path_factory):
     finally:
         reference_output = reference.communicate(timeout=900)[0]
     assert reference.returncode == 0, reference_output[-3000:]
-    outputs = {name: (workdir / f"{name}.out").read_text() for name in ("snakemake", "long", "broken", "retrain")}
+    names = ("snakemake", "long", "broken", "retrain", *GPU_REQUESTS)
+    outputs = {name: (workdir / f"{name}.out").read_text() for name in names}
     assert result.returncode == 0, outputs["snakemake"][-5000:] + result.stderr[-2000:]
     return workdir, local, outputs
 
@@ -316,3 +347,24 @@ def test_a_retraining_that_fails_through_sbatch_leaves_the_published_run_in_plac
         dry = snakemake(*wanted, "-n", "--cores", "1", "--configfile", config, cwd=workdir, timeout=300)
         assert dry.returncode == 0, dry.stderr[-3000:]
         assert {job.rule for job in jobs_in(dry.stdout + dry.stderr)} == planned, (config, dry.stdout[-3000:])
+
+
+@pytest.mark.parametrize("request_kind", list(GPU_REQUESTS))
+def test_a_training_job_gets_the_gpu_it_asks_slurm_for(cluster_runs, request_kind):
+    """Through sbatch, with the profile's gpu resource and with its --gres alternative: SLURM allocates the job one
+    of its node's GPUs and sets CUDA_VISIBLE_DEVICES, and the job takes that GPU as its own, then checks that torch
+    can use it. Here torch is a CPU build (and the GPUs stand-ins), so the job stops, saying so, before fairseq
+    starts: it does not hide the GPU it holds and train on the CPU (the gres alternative did, with gpu 0)."""
+    workdir, _, outputs = cluster_runs
+    output = outputs[request_kind]
+    assert (workdir / f"{request_kind}.rc").read_text().strip() != "0", output[-3000:]
+    assert submitted_rules(output)[0] == {"train"}, output[-3000:]
+    jobs = [line for line in (workdir / "jobs.txt").read_text().splitlines() if f"/{request_kind}/" in line]
+    assert len(jobs) == 1, jobs  # one attempt (--retries 0) of the one training
+    asked = "TresPerJob=gres:gpu:1" if request_kind == "gpu" else "TresPerNode=gres:gpu:1"  # --gpus / --gres
+    assert asked in jobs[0] and f"Partition={GPU_PARTITION} " in jobs[0], jobs[0]
+    attempt = (workdir / request_kind / run_dir("baseline") / "checkpoints/logs/attempt-1.log").read_text()
+    assert re.search(r"^using GPU\(s\) [01]$", attempt, re.M), attempt  # SLURM's CUDA_VISIBLE_DEVICES
+    error = r"^error: this job has 1 GPU\(s\) \([01]; run.gpus_per_training\), but torch \S+ in \S+ is a CPU build"
+    assert re.search(error, attempt, re.M) and "fairseq_cli.train" not in attempt, attempt
+    assert re.search(error, output, re.M), output[-3000:]  # the failed job's log, shown by Snakemake

@@ -131,9 +131,7 @@ def evaluation_parser(description: str) -> argparse.ArgumentParser:
         "--plan", required=True, help="JSON list of {pair, split, reference (raw text), spm_model (target side)}"
     )
     parser.add_argument("--meta", default="{}", help="JSON merged into every output (dataset, direction, run)")
-    parser.add_argument(
-        "--gpus", type=int, help="GPUs this job was given (the rule's gpu resource); 0 hides them (lssd.run.gpus)"
-    )
+    gpus.add_job_gpu_options(parser, "run.gpus_per_evaluation")
     return parser
 
 
@@ -141,7 +139,8 @@ def run_on_job_gpus(options: argparse.Namespace, evaluation) -> int:
     """``evaluation()`` on the job's GPUs (set before lssd.run.generation imports torch); 2 when they are wrong."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with gpus.job_gpus(options.gpus, setting="run.gpus_per_evaluation", say=functools.partial(print, flush=True)):
+        given = gpus.given_gpus(options.gpus, options.gres)
+        with gpus.job_gpus(given, setting="run.gpus_per_evaluation", say=functools.partial(print, flush=True)):
             evaluation()
     except gpus.GPUError as error:
         print(f"error: {error}", file=sys.stderr)

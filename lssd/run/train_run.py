@@ -68,13 +68,7 @@ def parse_options(own_args: list[str]) -> argparse.Namespace:
         metavar="N",
         help="without a GPU: train data-parallel in N CPU processes (gloo, loopback only); ignored on GPUs",
     )
-    parser.add_argument(
-        "--gpus",
-        type=int,
-        metavar="N",
-        help="GPUs this job was given (the rule's gpu resource): claims N distinct GPUs of a shared machine, "
-        "0 hides them (lssd.run.gpus); default: use what CUDA_VISIBLE_DEVICES shows",
-    )
+    gpus.add_job_gpu_options(parser, "run.gpus_per_training")
     parser.add_argument("--log-interval", type=int, default=100, metavar="N", help="fairseq's --log-interval")
     parser.add_argument(
         "--keep-epoch-checkpoints",
@@ -124,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with training_lock(options.save_dir, wait_s=options.lock_wait) as lock_fd:
             try:
-                with gpus.job_gpus(options.gpus, setting="run.gpus_per_training", say=log.say):
+                need_cuda = "--cpu" not in fairseq_args
+                given = gpus.given_gpus(options.gpus, options.gres)
+                with gpus.job_gpus(given, setting="run.gpus_per_training", say=log.say, need_cuda=need_cuda):
                     return resume_and_train(options, fairseq_args, log, lock_fd)
             except OSError as error:
                 if error.errno not in DISK_FULL_ERRNOS:

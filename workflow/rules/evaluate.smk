@@ -18,6 +18,7 @@ rule evaluate:
     threads: config["evaluation"]["threads"]
     resources:
         gpu=config["run"]["gpus_per_evaluation"],
+        gres="",  # (the SLURM profile's --gres alternative, as for the training)
         # from the checkpoint's size when the job is ready (lssd.run.resources: measured, with a margin)
         mem_mb=evaluation_mem_mb,
     params:
@@ -26,7 +27,7 @@ rule evaluate:
         meta=eval_meta,
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.run.evaluate --output-dir {output} --plan {params.plan:q}"
-        " --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"
+        " --meta {params.meta:q} --gpus {resources.gpu} --gres={resources.gres:q} -- {params.args} > {log} 2>&1"
 
 
 rule evaluate_pair_best:
@@ -46,6 +47,7 @@ rule evaluate_pair_best:
     threads: config["evaluation"]["threads"]
     resources:
         gpu=config["run"]["gpus_per_evaluation"],
+        gres="",  # (the SLURM profile's --gres alternative, as for the training)
         mem_mb=evaluation_mem_mb,
     params:
         args=generate_args,
@@ -56,4 +58,5 @@ rule evaluate_pair_best:
     shell:
         "OMP_NUM_THREADS={threads} python -m lssd.run.evaluate_pair_best --output-dir {output}"
         " --history {input.history} --checkpoints {params.checkpoints} --one-model {input.one_model}"
-        " --plan {params.plan:q} --meta {params.meta:q} --gpus {resources.gpu} -- {params.args} > {log} 2>&1"
+        " --plan {params.plan:q} --meta {params.meta:q} --gpus {resources.gpu} --gres={resources.gres:q}"
+        " -- {params.args} > {log} 2>&1"

@@ -22,6 +22,8 @@ rule train:
     threads: config["run"]["threads_per_training"]
     resources:
         gpu=config["run"]["gpus_per_training"],
+        # a cluster that only takes --gres: the profile sets gres "gpu:N" (and gpu 0), the job counts its GPUs
+        gres="",
         mem_mb=lambda w: training_resource(w, "mem_mb"),
         runtime=lambda w: training_resource(w, "runtime_minutes"),
     params:
@@ -33,6 +35,6 @@ rule train:
         runtime_options = training_runtime_options(wildcards)
         shell(
             "OMP_NUM_THREADS={threads} python -m lssd.run.train_run --save-dir {params.save_dir} --best {output.best}"
-            " --history {output.history} --records {output.records} --gpus {resources.gpu}"
+            " --history {output.history} --records {output.records} --gpus {resources.gpu} --gres={resources.gres:q}"
             " {runtime_options} -- {params.args} >> {log} 2>&1"
         )
