@@ -212,7 +212,7 @@ def test_status_of_finished_runs(reference):
     assert set(runs) == {f"demo/{DIRECTION}/{method}/seed1" for method in METHODS}
     lssd = runs[f"demo/{DIRECTION}/lssd_adaptive/seed1"]
     assert lssd[0].startswith(f"demo/{DIRECTION}/lssd_adaptive/seed1: finished, epoch {EPOCHS}/{EPOCHS}, ")
-    assert re.search(r", \d+ s per epoch$", lssd[0]), lssd[0]
+    assert re.search(r", \d+ s per epoch on the CPU$", lssd[0]), lssd[0]
     history = json.loads((run_dir(reference, "lssd_adaptive") / "history.json").read_text())
     expected = "  ".join(f"{pair} {history[pair][-1]:.3f}" for pair in PAIRS)
     assert lssd[1] == f"    dev loss (bits/token) after epoch {EPOCHS}: {expected}"

@@ -138,18 +138,20 @@ def broken_config():
 
 
 def gpu_config():
-    """The cluster config with one GPU per training: its node's GPUs stand in for real ones (no CUDA behind them,
-    and this environment's torch is a CPU build), so the training stops at its check, having been given a GPU."""
+    """The cluster config with two GPUs per training (a data-parallel training, as the paper's 8): the node's GPUs
+    stand in for real ones (no CUDA behind them, and this environment's torch is a CPU build), so the training
+    stops at its check, having been given them."""
     config = cluster_config()
-    config["run"]["gpus_per_training"] = 1
+    config["run"]["gpus_per_training"] = 2
     return config
 
 
 # The two ways the SLURM profile asks for a training's GPUs (workflow/profiles/slurm/config.yaml): the standard
-# gpu resource (sbatch --gpus=1), and the alternative for clusters that only take --gres (gpu 0, gres "gpu:1")
+# gpu resource (sbatch --gpus=2), and the alternative for clusters that only take --gres (gpu 0, gres "gpu:2");
+# each takes both of the node's GPUs, so the two trainings run one after the other
 GPU_REQUESTS = {
     "gpu": ["--set-resources", f"train:slurm_partition={GPU_PARTITION}"],
-    "gres": ["--set-resources", f"train:slurm_partition={GPU_PARTITION}", "train:gres=gpu:1", "train:gpu=0"],
+    "gres": ["--set-resources", f"train:slurm_partition={GPU_PARTITION}", "train:gres=gpu:2", "train:gpu=0"],
 }
 GPU_TARGET = f"{layout.run_dir('demo', DIRECTION, 'baseline', 1)}/history.json"
 
@@ -350,21 +352,22 @@ def test_a_retraining_that_fails_through_sbatch_leaves_the_published_run_in_plac
 
 
 @pytest.mark.parametrize("request_kind", list(GPU_REQUESTS))
-def test_a_training_job_gets_the_gpu_it_asks_slurm_for(cluster_runs, request_kind):
-    """Through sbatch, with the profile's gpu resource and with its --gres alternative: SLURM allocates the job one
-    of its node's GPUs and sets CUDA_VISIBLE_DEVICES, and the job takes that GPU as its own, then checks that torch
-    can use it. Here torch is a CPU build (and the GPUs stand-ins), so the job stops, saying so, before fairseq
-    starts: it does not hide the GPU it holds and train on the CPU (the gres alternative did, with gpu 0)."""
+def test_a_training_job_gets_the_gpus_it_asks_slurm_for(cluster_runs, request_kind):
+    """Through sbatch, with the profile's gpu resource and with its --gres alternative: SLURM allocates the job
+    two GPUs, the job step that runs the training (srun) sees both in CUDA_VISIBLE_DEVICES, and the job takes them
+    as its own, then checks that torch can use them. Here torch is a CPU build (and the GPUs stand-ins), so the job
+    stops, saying so, before fairseq starts: it does not hide the GPUs it holds and train on the CPU (the gres
+    alternative did, with gpu 0)."""
     workdir, _, outputs = cluster_runs
     output = outputs[request_kind]
     assert (workdir / f"{request_kind}.rc").read_text().strip() != "0", output[-3000:]
     assert submitted_rules(output)[0] == {"train"}, output[-3000:]
     jobs = [line for line in (workdir / "jobs.txt").read_text().splitlines() if f"/{request_kind}/" in line]
     assert len(jobs) == 1, jobs  # one attempt (--retries 0) of the one training
-    asked = "TresPerJob=gres:gpu:1" if request_kind == "gpu" else "TresPerNode=gres:gpu:1"  # --gpus / --gres
+    asked = "TresPerJob=gres:gpu:2" if request_kind == "gpu" else "TresPerNode=gres:gpu:2"  # --gpus / --gres
     assert asked in jobs[0] and f"Partition={GPU_PARTITION} " in jobs[0], jobs[0]
     attempt = (workdir / request_kind / run_dir("baseline") / "checkpoints/logs/attempt-1.log").read_text()
-    assert re.search(r"^using GPU\(s\) [01]$", attempt, re.M), attempt  # SLURM's CUDA_VISIBLE_DEVICES
-    error = r"^error: this job has 1 GPU\(s\) \([01]; run.gpus_per_training\), but torch \S+ in \S+ is a CPU build"
+    assert re.search(r"^using GPU\(s\) 0,1$", attempt, re.M), attempt  # SLURM's CUDA_VISIBLE_DEVICES
+    error = r"^error: this job has 2 GPU\(s\) \(0,1; run.gpus_per_training\), but torch \S+ in \S+ is a CPU build"
     assert re.search(error, attempt, re.M) and "fairseq_cli.train" not in attempt, attempt
     assert re.search(error, output, re.M), output[-3000:]  # the failed job's log, shown by Snakemake

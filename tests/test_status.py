@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lssd.run import status
+from lssd.run import gpus, status
 from lssd.run.attempts import training_lock
 from tests.helpers import reduced_config
 
@@ -238,6 +238,32 @@ def test_a_finished_run_with_an_empty_history_says_so(tmp_path, capsys):
         f"{RUN}: finished, no epoch in its history",
         f"    ! history empty: {path}: no epoch was validated",
     ]
+
+
+def epoch_ends(*moments: str) -> list[str]:
+    return [f"{moment} | INFO | fairseq_cli.train | end of epoch {n} (average epoch stats below)"
+            for n, moment in enumerate(moments, start=1)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("on_gpus", "trained_on"),
+    [(True, "on 2 × NVIDIA H100 80GB HBM3"), (False, "on the CPU")],
+)
+def test_the_time_per_epoch_says_what_the_run_trained_on(tmp_path, capsys, on_gpus, trained_on):
+    """The cards its job named (lssd.run.gpus.describe_cuda's line in the attempt log), or the CPU: a time per
+    epoch means little without them."""
+    workdir = make_workdir(tmp_path)
+    train(workdir, 2)
+    log = attempt_log(workdir, *epoch_ends("2026-01-01 10:00:00", "2026-01-01 10:01:30"))
+    if on_gpus:
+        named = gpus.describe_cuda(
+            {"torch": "2.11.0+cu130", "cuda": "13.0", "count": 2, "names": ["NVIDIA H100 80GB HBM3"] * 2}
+        )
+        header, resuming, command, *rest = log.read_text().splitlines()
+        command = command.removesuffix(" --cpu") + " --fp16 --distributed-world-size 2"
+        log.write_text("\n".join([header, "using GPU(s) 0,1", named, resuming, command, *rest]))
+    runs = show(workdir, capsys)
+    assert runs[RUN][0] == f"{RUN}: stopped, epoch 2/2, 90 s per epoch {trained_on}", runs[RUN]
 
 
 # --- max_epoch: the one the run trains with --------------------------------------------------------------------

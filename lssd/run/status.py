@@ -41,6 +41,7 @@ class RunStatus:
     losses: dict[str, float] = field(default_factory=dict)
     distilling: tuple[int, list[str]] | None = None
     seconds_per_epoch: float | None = None
+    devices: str = ""  # what its last attempt trained on (the GPUs' names, "the CPU"), where its log says
     holder: str = ""
     why: str = ""  # why a stopped run stopped
     problems: list[str] = field(default_factory=list)
@@ -74,6 +75,8 @@ class RunStatus:
             head += f", {self.progress()}"
         if self.seconds_per_epoch:
             head += f", {format_duration(self.seconds_per_epoch)} per epoch"
+            if self.devices:
+                head += f" on {self.devices}"
             if self.state == "training" and self.epoch is not None and self.max_epoch > self.epoch:
                 head += f", about {format_duration(self.seconds_per_epoch * (self.max_epoch - self.epoch))} left"
         return head
@@ -181,6 +184,7 @@ def run_status(workdir: Path, config: dict, dataset: str, direction: str, method
     # a finished run's published history is what evaluation reads; the save dir's may be gone
     add_history(status, (run if state == "finished" else save_dir) / layout.HISTORY)
     status.distilling = facts.distilling
+    status.devices = facts.devices
     if facts.durations:
         status.seconds_per_epoch = statistics.median(facts.durations[-10:])
     if state == "stopped":

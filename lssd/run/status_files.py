@@ -23,6 +23,8 @@ DISTILLING = re.compile(r"\| LSSD epoch (\d+): distilling (.*)$")
 ATTEMPT_STARTED = re.compile(r"^# attempt started (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")
 COMMAND = "$ "
 FAILED = re.compile(r"fairseq-train failed with exit code (-?\d+)")
+# lssd.run.gpus.describe_cuda's line: the GPUs an attempt was given, as torch saw them
+CUDA_DEVICES = re.compile(r"^torch \S+ \(CUDA \S+\) sees \d+ GPU\(s\): (.+)$")
 # a Python exception's last line, a logged error, an argparse or runner error
 ERROR_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)\b.*|.*\| ERROR \|.*|.*\berror: .*)$")
 # slurmstepd, on the job's stderr: "*** JOB 12 ON node1 CANCELLED AT 2024-05-01T10:00:00 DUE TO TIME LIMIT ***"
@@ -82,12 +84,13 @@ class LogFacts:
     durations: list[float] = field(default_factory=list)
     distilling: tuple[int, list[str]] | None = None
     command: list[str] | None = None  # the last fairseq-train command line an attempt ran
+    devices: str = ""  # what that attempt trained on: its GPUs' names, "the CPU", or "" (not logged)
     problems: list[str] = field(default_factory=list)
 
 
 def read_logs(log_paths: list[Path]) -> LogFacts:
     """From the attempt logs: the epochs' durations (between two ``end of epoch`` lines of one attempt), the last
-    distilling line and the last fairseq-train command."""
+    distilling line, the last fairseq-train command and what it trained on."""
     facts = LogFacts()
     for path in log_paths:
         try:
@@ -95,10 +98,15 @@ def read_logs(log_paths: list[Path]) -> LogFacts:
         except OSError as error:
             facts.problems.append(f"attempt log unreadable: {path}: {error.strerror}")
             continue
-        previous = None
+        previous, cards = None, ""
         for line in text.splitlines():
             if line.startswith(COMMAND):
                 facts.command = line[len(COMMAND) :].split()
+                facts.devices = cards or ("the CPU" if "--cpu" in facts.command else "")
+                continue
+            match = CUDA_DEVICES.match(line)
+            if match:
+                cards = match.group(1)
                 continue
             match = END_OF_EPOCH.match(line)
             if match:
