@@ -211,9 +211,9 @@ def describe_cuda(report: dict) -> str:
     return f"torch {report['torch']} (CUDA {report['cuda']}) sees {report['count']} GPU(s): {cards}"
 
 
-def cuda_problem(report: dict, devices: list[str], setting: str) -> str | None:
-    """Why torch cannot use the ``devices`` this job was given (None when it can), with what to do about it."""
-    given = f"this job has {len(devices)} GPU(s) ({','.join(devices)}; {setting})"
+def cuda_problem(report: dict, devices: list[str], setting: str, holder: str = "this job") -> str | None:
+    """Why torch cannot use the ``devices`` this job (``holder``) was given (None when it can), with what to do."""
+    given = f"{holder} has {len(devices)} GPU(s) ({','.join(devices)}; {setting})"
     on_cpu = f"or set {setting}: 0 to run on the CPU"
     if "error" in report:
         return f"{given}, but {report['error']}"

@@ -3,11 +3,13 @@
 #   beside them (hard links) until their job succeeds; a job that fails or is killed gets them back, with the
 #   metadata Snakemake had for them, so they are still planned again.
 # - The disk the trainings to run need, against what is free (lssd/run/disk.py), said before they start.
+# - GPU jobs that run on this machine: torch can use its GPUs (lssd/run/gpu_start.py), checked before any job.
 from lssd.run import disk as run_disk
-from lssd.run import kept
+from lssd.run import gpu_start, kept
 
 
 onstart:
+    gpu_start.on_start(workflow)
     kept.on_start(workflow)
     run_disk.on_start(workflow)
 
