@@ -217,6 +217,9 @@ def test_a_dag_trains_in_fp16_and_evaluates_on_the_gpu(device, tmp_path_factory,
     assert_device_flags(fairseq_command(attempt), on_gpu)
     # fairseq's Trainer lists the CUDA devices it trains on, and only then
     assert ("CUDA enviroments for all 1 workers" in attempt.read_text()) == on_gpu
+    # torch was checked before any job (the start hook) and by the job, which named the card
+    assert ("lssd: the GPU jobs to run will use this machine's GPUs: torch " in output) == on_gpu, output[-3000:]
+    assert (re.search(r"^torch \S+ \(CUDA \S+\) sees 1 GPU\(s\): ", attempt.read_text(), re.M) is not None) == on_gpu
     evaluation_log = job_log(workdir, "eval").read_text()
     assert ("using GPU(s) " in evaluation_log) == on_gpu, evaluation_log[-3000:]
     # lssd.run.generation says where the model it translates with is

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lssd.method.history import pair_best_epochs
-from lssd.run import attempts, commands, identity, resume, train_run
+from lssd.run import attempts, commands, identity, resume, software, train_run
 from tests.helpers import LANGS, LSSD, TINY
 
 pytestmark = pytest.mark.slow
@@ -101,6 +102,8 @@ def test_a_finished_run_keeps_last_best_and_its_records_only(trained):
     assert history_epochs(workdir) == 2 and (workdir / "run" / "checkpoint_best.pt").stat().st_size > 0
     identity = json.loads((save_dir / "run_args.json").read_text())
     assert "--user-dir" not in identity["args"] and "--log-interval" not in identity["args"]
+    assert identity["software"] == software.installed()  # what it trained with, named in its log too
+    assert f"software: {software.describe(software.installed())}" in (save_dir / "logs/attempt-1.log").read_text()
     assert "train.bos-eng.bos.bin" in identity["data"] and "dict.bos.txt" in identity["data"]
     assert not any(name.startswith("test.") for name in identity["data"])
 
@@ -139,6 +142,19 @@ def test_settings_that_cannot_change_the_model_resume_the_run(trained, tmp_path)
     assert "begin training epoch" not in output and "published run/checkpoint_best.pt" in output
     # finished: published again without starting fairseq (nothing it would load can fail the rerun)
     assert "the run is already trained (2 epochs, " in output and "fairseq_cli.train" not in output
+
+
+def test_a_resume_with_other_software_says_so(trained, tmp_path):
+    """A finished run published again after its environment changed (here: its record says another torch): the
+    attempt's log says what changed, and the run is the same run (published, not moved aside nor trained)."""
+    workdir = copy_of(trained, tmp_path)
+    record_path = workdir / SAVE_DIR / "run_args.json"
+    record = json.loads(record_path.read_text())
+    record["software"]["torch"] = "2.11.0+cu130"
+    record_path.write_text(json.dumps(record))
+    output = run_training(workdir, 2)
+    assert f"warning: this run started with other software (torch 2.11.0+cu130 → {torch.__version__}): " in output
+    assert "the run is already trained (2 epochs" in output and not list(workdir.glob("run/checkpoints.stale-*"))
 
 
 def test_a_lowered_max_update_starts_a_new_run(trained, tmp_path):

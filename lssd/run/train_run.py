@@ -52,6 +52,7 @@ from lssd.run.identity import (
     update_devices,
 )
 from lssd.run.processes import train
+from lssd.run.software import note_software
 
 
 def parse_options(own_args: list[str]) -> argparse.Namespace:
@@ -181,6 +182,7 @@ def devices_problem(save_dir: Path, devices: dict, progress) -> str | None:
 def resume_and_train(options: argparse.Namespace, fairseq_args: list[str], log: AttemptLog, lock_fd: int) -> int:
     gpu_count, devices = training_devices(options, fairseq_args)
     progress = prepare_run(options, fairseq_args, devices, log)
+    note_software(options.save_dir, log.say)
     if progress is not None and resume.finished(progress, fairseq_args):
         epochs = trained_epochs(options.save_dir)
         log.say(f"the run is already trained ({epochs} epochs, {progress.updates} updates): "
